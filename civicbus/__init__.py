@@ -1,0 +1,1 @@
+"""civicbus: the one console command, and the Kafka plumbing every component shares."""

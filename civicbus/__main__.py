@@ -1,0 +1,3 @@
+from civicbus.cli import main
+
+main()

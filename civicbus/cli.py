@@ -1,0 +1,225 @@
+"""The ``civicbus`` command: one entry for integrators, operations staff and the demo.
+
+Each sub-command loads its component's settings first; a bad setting stops it with exit status 2
+and one line naming the variable. Long-running commands log JSON lines to stderr.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from civicbus.settings import SettingsError, load
+from ops.logging import configure
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(f"civicbus: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(model: type[Any]) -> Any:
+    try:
+        return load(model)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, envvar="CIVICBUS_LOG_LEVEL")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """civicbus: departmental databases → canonical Avro events on Kafka → unified views."""
+    ctx.obj = {"log_level": log_level}
+
+
+# --- broker ----------------------------------------------------------------------------------------
+@main.group()
+def broker() -> None:
+    """The local single-node Kafka broker (skip it when CIVICBUS_BOOTSTRAP_SERVERS is yours)."""
+
+
+@broker.command("start")
+@click.pass_context
+def broker_start(ctx: click.Context) -> None:
+    """Resolve Kafka from Maven Central, format storage, start; idempotent."""
+    from ops.kafka import broker as kb
+    from ops.kafka.settings import BrokerSettings
+
+    configure(ctx.obj["log_level"], "broker")
+    cfg = _settings(BrokerSettings)
+    try:
+        kb.start(cfg)
+    except kb.BrokerError as exc:
+        _fail(str(exc), 1)
+    click.echo(f"kafka broker serving at {cfg.bootstrap}")
+
+
+@broker.command("stop")
+@click.pass_context
+def broker_stop(ctx: click.Context) -> None:
+    """Stop the broker started from this directory."""
+    from ops.kafka import broker as kb
+    from ops.kafka.settings import BrokerSettings
+
+    configure(ctx.obj["log_level"], "broker")
+    click.echo("stopped" if kb.stop(_settings(BrokerSettings)) else "no broker was running")
+
+
+# --- registry --------------------------------------------------------------------------------------
+@main.group()
+def registry() -> None:
+    """The Confluent-compatible schema registry."""
+
+
+@registry.command("serve")
+@click.pass_context
+def registry_serve(ctx: click.Context) -> None:
+    """Serve the registry API until SIGTERM."""
+    from schemas.registry.serve import serve
+    from schemas.registry.settings import RegistrySettings
+
+    configure(ctx.obj["log_level"], "registry")
+    serve(_settings(RegistrySettings))
+
+
+# --- connectors ------------------------------------------------------------------------------------
+@main.group()
+def connectors() -> None:
+    """Run and check connectors declared in YAML files."""
+
+
+def _build(path: Path, settings: Any) -> Any:
+    from connectors.config import ConfigError
+    from connectors.config import load as load_config
+    from connectors.runner import Connector
+
+    try:
+        return Connector(load_config(path), settings)
+    except (ConfigError, ValueError, KeyError) as exc:
+        _fail(f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
+
+
+@connectors.command("validate")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def connectors_validate(files: tuple[Path, ...]) -> None:
+    """Check each file, its mapping onto the canonical schema, and its table and columns."""
+    from connectors.config import ConnectorSettings
+
+    configure("WARNING")
+    settings = _settings(ConnectorSettings)
+    failed = False
+    for path in files:
+        conn = _build(path, settings)
+        try:
+            conn.source.setup()
+            click.echo(f"{path}: ok")
+        except Exception as exc:
+            failed = True
+            click.echo(f"{path}: {exc}", err=True)
+        finally:
+            conn.source.close()
+    sys.exit(1 if failed else 0)
+
+
+def _run_until_signal(workers: list[Callable[[threading.Event], None]]) -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(timeout=0.5)
+        if not stop.is_set() and not all(t.is_alive() for t in threads):
+            stop.set()  # one connector failed: stop the others cleanly, exit non-zero
+            for t in threads:
+                t.join()
+            _fail("a connector stopped with an error; see the log", 1)
+
+
+@connectors.command("run")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.pass_context
+def connectors_run(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Run one or many connectors until SIGTERM; position is saved after each acknowledged batch."""
+    from connectors.config import ConnectorSettings
+    from ops import metrics
+
+    configure(ctx.obj["log_level"], "connectors")
+    settings = _settings(ConnectorSettings)
+    built = [_build(p, settings) for p in files]
+    metrics.serve(settings.metrics_port)
+    _run_until_signal([c.run for c in built])
+
+
+# --- streams ---------------------------------------------------------------------------------------
+@main.group()
+def streams() -> None:
+    """Stream processors that build unified views."""
+
+
+@streams.command("worker")
+@click.pass_context
+def streams_worker(ctx: click.Context) -> None:
+    """Run the resident-profile join until SIGTERM."""
+    from streams.settings import StreamsSettings
+    from streams.worker import run
+
+    configure(ctx.obj["log_level"], "streams")
+    run(_settings(StreamsSettings))
+
+
+# --- subscribers -----------------------------------------------------------------------------------
+@main.command("tail")
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="start at the oldest record, not at now")
+@click.option("--max-records", type=int, default=None, help="stop after this many records")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="stop after this many seconds")
+def tail_cmd(topic: str, from_beginning: bool, max_records: int | None, timeout_s: float | None) -> None:
+    """Print each record of TOPIC as a JSON line, decoded through the registry."""
+    from civicbus.settings import BusSettings
+    from civicbus.tail import tail
+
+    configure("WARNING")
+    s = _settings(BusSettings)
+    tail(s.bootstrap_servers, s.registry_url, topic, from_beginning, max_records, timeout_s)
+
+
+# --- demo ------------------------------------------------------------------------------------------
+@main.group("demo", invoke_without_command=True)
+@click.option("--residents", default=2000, show_default=True, help="size of the sample databases")
+@click.option("--seconds", type=float, default=None, help="stop after this long (default: Ctrl-C)")
+@click.pass_context
+def demo(ctx: click.Context, residents: int, seconds: float | None) -> None:
+    """Bring up broker, registry, connectors and streams on sample data; print profiles."""
+    if ctx.invoked_subcommand:
+        return
+    from civicbus.demo.run import run_demo
+
+    configure(ctx.obj["log_level"], "demo")
+    sys.exit(run_demo(residents, seconds))
+
+
+@demo.command("generate")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="folder for the .db files")
+@click.option("--residents", default=2000, show_default=True)
+@click.option("--seed", default=12345, show_default=True)
+def demo_generate(out: Path, residents: int, seed: int) -> None:
+    """Write the sample 公安 and 民政 SQLite databases."""
+    from civicbus.demo.generate import generate
+
+    out.mkdir(parents=True, exist_ok=True)
+    h, m = generate(f"sqlite:///{out / 'hukou.db'}", f"sqlite:///{out / 'minzheng.db'}", residents, seed)
+    click.echo(f"wrote {h} household-registration rows and {m} civil-affairs rows to {out}")
+
+
+if __name__ == "__main__":
+    main()

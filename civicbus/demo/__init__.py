@@ -1,0 +1,1 @@
+"""The demo: synthetic departmental databases and the whole path running on them."""

@@ -1,0 +1,188 @@
+"""Synthetic but realistic departmental databases for the demo, tests and benchmarks.
+
+Two legacy systems that disagree, as real ones do:
+- 公安 household registration, table ``T_HJ_RKXX``: upper-case pinyin-initial column names,
+  gender as GB codes '1'/'2', birth date as ``YYYYMMDD`` text, canonical 18-character IDs.
+- 民政 civil affairs, table ``mz_jzxx``: lower-case names, gender as 男/女, birth dates in three
+  formats (``1949-1-1``, ``1949/01/01``, ``1949年1月1日``), IDs with lower-case x, spaces,
+  full-width digits or the old 15-digit form, amounts as text with thousands separators.
+A seeded RNG makes the same seed give the same rows. ``bad_rate`` of civil-affairs rows carry an
+ID number whose check character is wrong: the connector must dead-letter them, not drop them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from schemas.standards.id_number import check_char
+
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
+    "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = (
+    "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华玉兰萍红建国建华志强淑珍秀"
+    "珍凤英玉珍海燕春梅德明国庆"
+)
+DIVISIONS = {
+    "110101": ("东城区", ["东华门街道", "景山街道", "交道口街道"]),
+    "110102": ("西城区", ["西长安街街道", "新街口街道", "月坛街道"]),
+    "110105": ("朝阳区", ["建外街道", "朝外街道", "呼家楼街道"]),
+    "110108": ("海淀区", ["万寿路街道", "羊坊店街道", "中关村街道"]),
+    "110111": ("房山区", ["城关街道", "良乡镇", "长阳镇"]),
+}
+SUBSIDY_KINDS = ["低保", "特困", "高龄", "残疾"]
+AMOUNTS = {"低保": "1,395.00", "特困": "2,100.00", "高龄": "100.00", "残疾": "105.50"}
+
+metadata = sa.MetaData()
+HUKOU = sa.Table(
+    "T_HJ_RKXX",
+    metadata,
+    sa.Column("RKID", sa.Integer, primary_key=True, autoincrement=True, comment="人口ID"),
+    sa.Column("GMSFHM", sa.String(18), comment="公民身份号码"),
+    sa.Column("XM", sa.String(50), comment="姓名"),
+    sa.Column("XB", sa.String(1), comment="性别 1男 2女"),
+    sa.Column("CSRQ", sa.String(8), comment="出生日期 YYYYMMDD"),
+    sa.Column("MZ", sa.String(2), comment="民族"),
+    sa.Column("SSXQ", sa.String(6), comment="所属县区"),
+    sa.Column("HJDZ", sa.String(200), comment="户籍地址"),
+    sa.Column("HH", sa.String(20), comment="户号"),
+    sa.Column("GXSJ", sa.DateTime, nullable=False, comment="更新时间"),
+)
+MINZHENG = sa.Table(
+    "mz_jzxx",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sfzh", sa.String(40), comment="身份证号"),
+    sa.Column("xm", sa.String(50)),
+    sa.Column("xb", sa.String(4), comment="男/女"),
+    sa.Column("csrq", sa.String(20), comment="出生日期，格式不一"),
+    sa.Column("jzlb", sa.String(10), comment="救助类别"),
+    sa.Column("yffje", sa.String(20), comment="月发放金额"),
+    sa.Column("ksrq", sa.String(20)),
+    sa.Column("zt", sa.String(10), comment="在保/暂停/退出"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    id_number: str
+    name: str
+    gender: str  # '1' / '2'
+    birth: dt.date
+    division: str
+    address: str
+    household: str
+
+
+def make_id(rng: random.Random, division: str, birth: dt.date, gender: str) -> str:
+    seq = rng.randrange(0, 100) * 10 + int(rng.choice("13579" if gender == "1" else "02468"))
+    first17 = f"{division}{birth:%Y%m%d}{seq:03d}"
+    return first17 + check_char(first17)
+
+
+def person(rng: random.Random) -> Person:
+    gender = rng.choice("12")
+    birth = dt.date(1930, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 75))
+    division = rng.choice(sorted(DIVISIONS))
+    district, streets = DIVISIONS[division]
+    address = f"北京市{district}{rng.choice(streets)}{rng.randrange(1, 200)}号院{rng.randrange(1, 30)}号楼"
+    name = rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+    return Person(
+        make_id(rng, division, birth, gender),
+        name,
+        gender,
+        birth,
+        division,
+        address,
+        f"{division}{rng.randrange(10**7, 10**8)}",
+    )
+
+
+def hukou_row(p: Person, rng: random.Random, now: dt.datetime) -> dict[str, object]:
+    return {
+        "GMSFHM": p.id_number,
+        "XM": p.name,
+        "XB": p.gender,
+        "CSRQ": f"{p.birth:%Y%m%d}",
+        "MZ": rng.choice(["01"] * 9 + ["03", "08"]),
+        "SSXQ": p.division,
+        "HJDZ": p.address,
+        "HH": p.household,
+        "GXSJ": now,
+    }
+
+
+def _legacy_id(p: Person, rng: random.Random) -> str:
+    style = rng.random()
+    if style < 0.1 and p.birth.year >= 1900 and p.birth.year < 2000:
+        return p.id_number[:6] + p.id_number[8:17]  # the old 15-digit number
+    if style < 0.2:
+        return p.id_number.translate({ord(c): ord(c) + 0xFEE0 for c in "0123456789"})
+    if style < 0.3:
+        return f"{p.id_number[:6]} {p.id_number[6:14]} {p.id_number[14:]}"
+    return p.id_number.lower()
+
+
+def _legacy_date(d: dt.date, rng: random.Random) -> str:
+    return rng.choice([f"{d.year}-{d.month}-{d.day}", f"{d:%Y/%m/%d}", f"{d.year}年{d.month}月{d.day}日"])
+
+
+def minzheng_row(p: Person, rng: random.Random, now: dt.datetime, bad: bool = False) -> dict[str, object]:
+    kind = rng.choice(SUBSIDY_KINDS)
+    sfzh = _legacy_id(p, rng)
+    if bad:  # a typo in the check character, as re-keyed data has
+        sfzh = p.id_number[:17] + ("0" if p.id_number[17] != "0" else "1")
+    name = p.name if rng.random() > 0.03 else p.name[0] + rng.choice(GIVEN)  # re-keyed by hand
+    return {
+        "sfzh": sfzh,
+        "xm": name,
+        "xb": "男" if p.gender == "1" else "女",
+        "csrq": _legacy_date(p.birth, rng),
+        "jzlb": kind,
+        "yffje": AMOUNTS[kind],
+        "ksrq": _legacy_date(dt.date(2020, 1, 1) + dt.timedelta(days=rng.randrange(0, 1500)), rng),
+        "zt": rng.choice(["在保"] * 8 + ["暂停", "退出"]),
+        "updated_at": now,
+    }
+
+
+def create(url: str) -> sa.Engine:
+    engine = sa.create_engine(url)
+    metadata.create_all(engine)
+    return engine
+
+
+def generate(
+    hukou_url: str,
+    minzheng_url: str,
+    residents: int,
+    seed: int = 12345,
+    subsidy_share: float = 0.3,
+    bad_rate: float = 0.01,
+) -> tuple[int, int]:
+    """Write ``residents`` registrations and about ``subsidy_share`` as many subsidies; returns
+    (hukou rows, civil-affairs rows). Five percent of subsidy holders are not registered here."""
+    rng = random.Random(seed)
+    now = dt.datetime(2026, 1, 1, 8, 0, 0)
+    hukou, minzheng = create(hukou_url), create(minzheng_url)
+    h_rows: list[dict[str, object]] = []
+    m_rows: list[dict[str, object]] = []
+    for i in range(residents):
+        p = person(rng)
+        ts = now + dt.timedelta(seconds=i // 10)  # ten rows share each timestamp
+        if rng.random() > 0.05 or i == 0:
+            h_rows.append(hukou_row(p, rng, ts))
+        if rng.random() < subsidy_share:
+            m_rows.append(minzheng_row(p, rng, ts, bad=rng.random() < bad_rate))
+    for engine, table, rows in ((hukou, HUKOU, h_rows), (minzheng, MINZHENG, m_rows)):
+        with engine.begin() as conn:
+            for start in range(0, len(rows), 5000):
+                conn.execute(table.insert(), rows[start : start + 5000])
+        engine.dispose()
+    return len(h_rows), len(m_rows)

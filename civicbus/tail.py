@@ -1,0 +1,85 @@
+"""``civicbus tail``: print a topic's records as a downstream app sees them.
+
+Each record is one JSON line: topic, partition, offset, key and value decoded through the
+registry (dates and decimals as strings). A record that is not Confluent-framed Avro (a dead
+letter, say) is printed as its UTF-8 text. Uses no consumer group: tailing changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, TextIO
+
+from kafka import KafkaConsumer, TopicPartition
+
+from civicbus.kafka import with_backoff
+from schemas.registry.client import RegistryClient
+from schemas.wire import AvroDecoder, SerializationError
+
+
+def _decode(decoder: AvroDecoder, data: bytes | None) -> Any:
+    if data is None:
+        return None
+    try:
+        return decoder(data)
+    except SerializationError:
+        text = data.decode("utf-8", errors="replace")
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+
+
+def tail(
+    bootstrap: str,
+    registry_url: str,
+    topic: str,
+    from_beginning: bool,
+    max_records: int | None,
+    timeout_s: float | None,
+    out: TextIO = sys.stdout,
+) -> int:
+    """Print records until ``max_records`` were printed or ``timeout_s`` passed; returns the count."""
+    decoder = AvroDecoder(RegistryClient(registry_url))
+    consumer = with_backoff(
+        lambda: KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False),
+        "tail consumer",
+    )
+    deadline = time.monotonic() + timeout_s if timeout_s else None
+    count = 0
+    try:
+        parts: set[int] = set()
+        while not parts:
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                if deadline and time.monotonic() > deadline:
+                    return 0
+                time.sleep(0.5)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        if from_beginning:
+            consumer.seek_to_beginning(*tps)
+        else:
+            consumer.seek_to_end(*tps)
+        while (max_records is None or count < max_records) and (
+            deadline is None or time.monotonic() < deadline
+        ):
+            for tp, records in consumer.poll(timeout_ms=200).items():
+                for rec in records:
+                    line = {
+                        "topic": tp.topic,
+                        "partition": tp.partition,
+                        "offset": rec.offset,
+                        "key": _decode(decoder, rec.key),
+                        "value": _decode(decoder, rec.value),
+                    }
+                    out.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                    out.flush()
+                    count += 1
+                    if max_records is not None and count >= max_records:
+                        return count
+    finally:
+        consumer.close()
+    return count

@@ -1,0 +1,126 @@
+"""A connector's YAML file, validated; and the settings of the connector process.
+
+A SQL connector is one YAML file and no code (connectors/examples/ has two). ``${NAME}`` in any
+string is replaced by the environment variable NAME at load, so credentials stay out of files;
+the URL is a secret and never logged (``database`` in events and logs has no password).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from civicbus.settings import BusSettings
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(ValueError):
+    """A connector file is invalid; the message names the file and every bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldRule(_Strict):
+    """How one canonical field is filled: from a column (optionally transformed) or a constant."""
+
+    column: str | None = None
+    const: Any = None
+    transform: str | None = Field(None, description="a name from connectors/transforms.py")
+    codes: dict[str, str] | None = Field(None, description="legacy code → canonical code")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> FieldRule:
+        if (self.column is None) == (self.const is None):
+            raise ValueError("give exactly one of 'column' or 'const'")
+        return self
+
+
+class SourceConfig(_Strict):
+    url: SecretStr = Field(description="SQLAlchemy URL, e.g. sqlite:///x.db or postgresql+psycopg://…")
+    table: str
+    mode: Literal["incrementing", "timestamp", "timestamp+incrementing"] = "incrementing"
+    incrementing_column: str | None = None
+    timestamp_column: str | None = None
+    key_columns: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _mode_columns(self) -> SourceConfig:
+        if "incrementing" in self.mode and not self.incrementing_column:
+            raise ValueError(f"mode {self.mode} needs incrementing_column")
+        if "timestamp" in self.mode and not self.timestamp_column:
+            raise ValueError(f"mode {self.mode} needs timestamp_column")
+        return self
+
+
+class TargetConfig(_Strict):
+    topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    schema_name: str = Field(alias="schema", description="canonical record name in schemas/avro")
+    key: str = Field(description="canonical field whose value is the Kafka key")
+    partitions: int = Field(3, ge=1)
+    dead_letter_topic: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,249}$")
+
+
+class ConnectorConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    department: str
+    system: str
+    source: SourceConfig
+    target: TargetConfig
+    mapping: dict[str, FieldRule]
+    poll_interval_s: float = Field(0.5, gt=0)
+    batch_size: int = Field(500, ge=1, le=100_000)
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.target.dead_letter_topic or f"civicbus.deadletter.{self.name}"
+
+
+class ConnectorSettings(BusSettings):
+    """The connector process's settings (environment prefix ``CIVICBUS_CONNECTOR_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="CIVICBUS_CONNECTOR_", extra="ignore")
+
+    positions_topic: str = "civicbus.connector-positions"
+    metrics_port: int = Field(9400, ge=0, le=65535, description="0 disables /metrics")
+    max_backoff_s: float = Field(10.0, gt=0)
+
+
+def _substitute(node: Any, where: str) -> Any:
+    if isinstance(node, str):
+
+        def env(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
+            return os.environ[m.group(1)]
+
+        return _ENV.sub(env, node)
+    if isinstance(node, list):
+        return [_substitute(n, where) for n in node]
+    if isinstance(node, dict):
+        return {k: _substitute(v, where) for k, v in node.items()}
+    return node
+
+
+def load(path: str | Path) -> ConnectorConfig:
+    """Read and validate one connector file; :class:`ConfigError` lists every problem."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        return ConnectorConfig.model_validate(_substitute(raw, str(path)))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path}: {problems}") from None

@@ -1,0 +1,226 @@
+"""The poll loop that turns one connector's rows into acknowledged events.
+
+Per batch: read rows after the saved position → map each (bad rows become dead letters) → produce
+key and envelope in the Confluent wire format → wait until the broker acknowledged every record of
+the batch → save the position after the last row. If anything in the batch fails to deliver, the
+position is not saved and the same batch is read again after a backoff: at-least-once, with
+duplicates only from the batch that was not acknowledged.
+
+A database or broker outage is waited out with exponential backoff (logged, counted in
+``civicbus_connector_errors_total``); the loop ends only when ``stop`` is set, after finishing
+the batch in hand.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+from kafka.producer.future import FutureRecordMetadata
+
+from civicbus.kafka import ensure_topic, with_backoff
+from ops import metrics
+from schemas import model
+from schemas.registry.client import RegistryClient
+from schemas.registry.errors import RegistryError
+from schemas.wire import AvroEncoder, SerializationError
+
+from .base import Source, SourceRow
+from .config import ConnectorConfig, ConnectorSettings
+from .deadletter import DeadLetters
+from .mapping import Mapper, MappingError
+from .positions import PositionStore
+from .sql.source import SqlSource
+
+log = structlog.get_logger(__name__)
+
+
+class Backoff:
+    """Exponential waits (0.5 s doubling to a cap), reset after a success."""
+
+    def __init__(self, cap_s: float) -> None:
+        self._cap = cap_s
+        self._next = 0.5
+
+    def wait(self, stop: threading.Event) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self._cap)
+        stop.wait(delay)
+        return delay
+
+    def reset(self) -> None:
+        self._next = 0.5
+
+
+class Connector:
+    """One configured connector; :meth:`run` blocks until ``stop`` is set."""
+
+    def __init__(
+        self, cfg: ConnectorConfig, settings: ConnectorSettings, source: Source | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.settings = settings
+        entity = model.schema(cfg.target.schema_name)
+        if cfg.target.key not in {f["name"] for f in entity["fields"]}:
+            raise ValueError(f"target.key: {cfg.target.key!r} is not a field of {entity['name']}")
+        self.mapper = Mapper(cfg.mapping, entity)
+        self.source = source or SqlSource(cfg.source, self.mapper.columns)
+        self._envelope = model.envelope(cfg.target.schema_name)
+        self._log = log.bind(connector=cfg.name)
+        self._backoff = Backoff(settings.max_backoff_s)
+
+    # --- set-up --------------------------------------------------------------------------------
+    def _setup(self, stop: threading.Event) -> tuple[KafkaProducer, AvroEncoder, AvroEncoder]:
+        while not stop.is_set():
+            try:
+                self.source.setup()
+                break
+            except sa.exc.OperationalError as exc:
+                metrics.CONNECTOR_ERRORS.labels(self.cfg.name, "source").inc()
+                self._log.warning(
+                    "source.unavailable", error=str(exc.orig), retry_in_s=self._backoff.wait(stop)
+                )
+        self._backoff.reset()
+        bootstrap = self.settings.bootstrap_servers
+        with_backoff(
+            lambda: ensure_topic(bootstrap, self.cfg.target.topic, self.cfg.target.partitions), "create topic"
+        )
+        ensure_topic(bootstrap, self.cfg.dead_letter_topic, 1)
+        registry = RegistryClient(self.settings.registry_url)
+        key_enc = AvroEncoder(registry, f"{self.cfg.target.topic}-key", model.KEY_SCHEMA)
+        value_enc = AvroEncoder(registry, f"{self.cfg.target.topic}-value", self._envelope)
+        while not stop.is_set():
+            try:  # register now: an incompatible schema must stop the connector before any read
+                registry.register(key_enc.subject, key_enc.schema)
+                registry.register(value_enc.subject, value_enc.schema)
+                break
+            except RegistryError as exc:
+                if exc.code < 50000:
+                    raise
+                self._log.warning(
+                    "registry.unavailable", error=exc.message, retry_in_s=self._backoff.wait(stop)
+                )
+        producer = with_backoff(
+            lambda: KafkaProducer(
+                bootstrap_servers=bootstrap,
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=5,
+                batch_size=256 * 1024,
+                max_in_flight_requests_per_connection=5,
+            ),
+            "producer",
+        )
+        return producer, key_enc, value_enc
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        name = self.cfg.name
+        producer, key_enc, value_enc = self._setup(stop)
+        positions = PositionStore(self.settings.bootstrap_servers, self.settings.positions_topic, producer)
+        position = positions.load(name)
+        dead = DeadLetters(
+            producer,
+            self.cfg.dead_letter_topic,
+            name,
+            {**self.source.describe(), "department": self.cfg.department},
+        )
+        self._log.info("connector.started", topic=self.cfg.target.topic, position=position)
+        metrics.CONNECTOR_UP.labels(name).set(1)
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                try:
+                    rows = self.source.read(position, self.cfg.batch_size)
+                except sa.exc.DBAPIError as exc:
+                    metrics.CONNECTOR_ERRORS.labels(name, "source").inc()
+                    self._log.warning(
+                        "source.read_failed", error=str(exc.orig), retry_in_s=self._backoff.wait(stop)
+                    )
+                    continue
+                metrics.CONNECTOR_ROWS_READ.labels(name).inc(len(rows))
+                if rows:
+                    if not self._deliver(producer, rows, key_enc, value_enc, dead, stop):
+                        continue
+                    try:
+                        positions.save(name, rows[-1].position)
+                    except KafkaError as exc:
+                        metrics.CONNECTOR_ERRORS.labels(name, "position").inc()
+                        self._log.warning(
+                            "position.save_failed", error=str(exc), retry_in_s=self._backoff.wait(stop)
+                        )
+                        continue
+                    position = rows[-1].position
+                self._backoff.reset()
+                metrics.CONNECTOR_LAST_POLL.labels(name).set(time.time())
+                metrics.CONNECTOR_POLL_SECONDS.labels(name).observe(time.monotonic() - started)
+                if len(rows) < self.cfg.batch_size:
+                    stop.wait(self.cfg.poll_interval_s)
+        finally:
+            metrics.CONNECTOR_UP.labels(name).set(0)
+            producer.flush(timeout=30)
+            producer.close(timeout=30)
+            self.source.close()
+            self._log.info("connector.stopped", position=position)
+
+    def _event(self, row: SourceRow, record: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "op": row.op,
+            "before": None,
+            "after": record if row.op != "d" else None,
+            "source": {
+                **self.source.describe(),
+                "department": self.cfg.department,
+                "system": self.cfg.system,
+                "connector": self.cfg.name,
+                "key": json.dumps({k: str(v) for k, v in row.key.items()}, ensure_ascii=False),
+                "position": json.dumps(row.position, ensure_ascii=False),
+            },
+            "ts_ms": int(time.time() * 1000),
+            "source_ts_ms": row.source_ts_ms,
+        }
+
+    def _deliver(
+        self,
+        producer: KafkaProducer,
+        rows: list[SourceRow],
+        key_enc: AvroEncoder,
+        value_enc: AvroEncoder,
+        dead: DeadLetters,
+        stop: threading.Event,
+    ) -> bool:
+        """Produce one batch and wait for every acknowledgement; False if any failed."""
+        name = self.cfg.name
+        futures: list[FutureRecordMetadata] = []
+        produced = 0
+        for row in rows:
+            try:
+                record = self.mapper(row.values)
+                key = key_enc(str(record[self.cfg.target.key]))
+                value = value_enc(self._event(row, record))
+            except MappingError as exc:
+                futures.append(dead.send(row.values, row.key, row.position, exc.field, exc.reason))
+                continue
+            except SerializationError as exc:
+                futures.append(dead.send(row.values, row.key, row.position, "(record)", str(exc)))
+                continue
+            futures.append(producer.send(self.cfg.target.topic, key=key, value=value))
+            produced += 1
+        producer.flush()
+        try:
+            for f in futures:
+                f.get(timeout=0)
+        except KafkaError as exc:
+            metrics.CONNECTOR_ERRORS.labels(name, "produce").inc()
+            self._log.warning(
+                "batch.delivery_failed", rows=len(rows), error=str(exc), retry_in_s=self._backoff.wait(stop)
+            )
+            return False
+        metrics.CONNECTOR_ROWS_PRODUCED.labels(name).inc(produced)
+        return True

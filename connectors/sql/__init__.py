@@ -1,0 +1,1 @@
+"""Query-based capture from SQL databases (SQLite, PostgreSQL, MySQL/MariaDB) via SQLAlchemy 2."""

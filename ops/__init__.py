@@ -1,0 +1,1 @@
+"""What operations staff run and watch: the local Kafka broker, metrics, logs, dashboards."""

@@ -1,0 +1,251 @@
+"""Resolve, format, start and stop one local Apache Kafka broker+controller (KRaft).
+
+Contract:
+- :func:`resolve` puts the pinned release's jars (ops/kafka/pom.xml) under ``home/lib`` once;
+  a marker file holding the pom's hash makes later calls free.
+- :func:`start` is idempotent: a broker already answering on the port is reported, not started
+  twice. It returns only once the broker answers metadata requests, or raises
+  :class:`BrokerError` with the tail of the broker's log.
+- :func:`stop` sends SIGTERM (a clean controlled shutdown) and waits; SIGKILL after a timeout.
+Missing Java 17+ or Maven raises :class:`BrokerError` with one line naming what to install.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from importlib import resources
+from pathlib import Path
+
+import structlog
+
+from .settings import BrokerSettings
+
+log = structlog.get_logger(__name__)
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be resolved, started or stopped; the message says why."""
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("ops.kafka").joinpath(name).read_bytes()
+
+
+def _java_major() -> int:
+    java = shutil.which("java")
+    if not java:
+        raise BrokerError("java not found: install a Java 17+ runtime (Debian: openjdk-17-jre-headless)")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
+    major = int(m.group(1)) if m else 0
+    return int(m.group(2)) if m and major == 1 and m.group(2) else major
+
+
+def resolve(cfg: BrokerSettings) -> Path:
+    """Download the pinned Kafka release and its runtime dependencies into ``home/lib``."""
+    if _java_major() < 17:
+        raise BrokerError("Kafka 4 needs Java 17 or newer: install openjdk-17-jre-headless")
+    lib = cfg.home / "lib"
+    pom = _asset("pom.xml")
+    marker = lib / ".pom.sha256"
+    digest = hashlib.sha256(pom).hexdigest()
+    if marker.exists() and marker.read_text() == digest:
+        return lib
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise BrokerError("mvn not found: install Apache Maven (Debian: maven) to fetch Kafka")
+    cfg.home.mkdir(parents=True, exist_ok=True)
+    pom_path = cfg.home / "pom.xml"
+    pom_path.write_bytes(pom)
+    if lib.exists():
+        shutil.rmtree(lib)
+    log.info("kafka.resolve.start", pom=str(pom_path))
+    proc = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom_path),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={lib.resolve()}",
+            "-DincludeScope=runtime",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise BrokerError(f"maven could not resolve Kafka: {(proc.stdout + proc.stderr)[-2000:]}")
+    marker.write_text(digest)
+    log.info("kafka.resolve.done", jars=len(list(lib.glob("*.jar"))))
+    return lib
+
+
+def _properties(cfg: BrokerSettings) -> str:
+    data = (cfg.home / "data").resolve()
+    c = cfg.controller_port
+    return f"""process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@{cfg.host}:{c}
+listeners=PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{c}
+advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+log.cleaner.dedupe.buffer.size=16777216
+log.cleaner.threads=1
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+num.recovery.threads.per.data.dir=1
+"""
+
+
+def _pidfile(cfg: BrokerSettings) -> Path:
+    return cfg.home / "broker.pid"
+
+
+def _running_pid(cfg: BrokerSettings) -> int | None:
+    try:
+        pid = int(_pidfile(cfg).read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+    return pid
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def _java_cmd(cfg: BrokerSettings, lib: Path, main: str, *args: str) -> list[str]:
+    logs = (cfg.home / "logs").resolve()
+    return [
+        "java",
+        "-Xms256m",
+        f"-Xmx{cfg.heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dkafka.logs.dir={logs}",
+        f"-Dlog4j2.configurationFile={(cfg.home / 'log4j2.properties').resolve()}",
+        "-cp",
+        f"{lib.resolve()}/*",
+        main,
+        *args,
+    ]
+
+
+def _format(cfg: BrokerSettings, lib: Path, props: Path) -> None:
+    if (cfg.home / "data" / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    proc = subprocess.run(
+        _java_cmd(cfg, lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "-g"),
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        raise BrokerError(f"formatting KRaft storage failed: {(proc.stdout + proc.stderr)[-2000:]}")
+    log.info("kafka.format", cluster_id=cluster_id)
+
+
+def _serves(bootstrap: str) -> bool:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def start(cfg: BrokerSettings) -> int | None:
+    """Start the broker unless one answers already; returns the pid of a broker we manage."""
+    if port_open(cfg.host, cfg.port) and _serves(cfg.bootstrap):
+        pid = _running_pid(cfg)
+        log.info("kafka.already_running", bootstrap=cfg.bootstrap, pid=pid)
+        return pid
+    lib = resolve(cfg)
+    for sub in ("data", "logs"):
+        (cfg.home / sub).mkdir(parents=True, exist_ok=True)
+    props = cfg.home / "server.properties"
+    props.write_text(_properties(cfg))
+    (cfg.home / "log4j2.properties").write_bytes(_asset("log4j2.properties"))
+    _format(cfg, lib, props)
+    out = open(cfg.home / "logs" / "stdout.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        _java_cmd(cfg, lib, "kafka.Kafka", str(props)),
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _pidfile(cfg).write_text(str(proc.pid))
+    deadline = time.monotonic() + cfg.start_timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(f"broker exited with {proc.returncode}: {_log_tail(cfg)}")
+        if port_open(cfg.host, cfg.port) and _serves(cfg.bootstrap):
+            log.info("kafka.started", bootstrap=cfg.bootstrap, pid=proc.pid)
+            return proc.pid
+        time.sleep(0.5)
+    proc.kill()
+    raise BrokerError(f"broker did not answer within {cfg.start_timeout_s}s: {_log_tail(cfg)}")
+
+
+def _log_tail(cfg: BrokerSettings) -> str:
+    for name in ("server.log", "stdout.log"):
+        path = cfg.home / "logs" / name
+        if path.exists():
+            return path.read_text(errors="replace")[-1500:]
+    return "(no log)"
+
+
+def stop(cfg: BrokerSettings, timeout_s: float = 60.0) -> bool:
+    """Stop the broker this home started; False when none was running."""
+    pid = _running_pid(cfg)
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    _pidfile(cfg).unlink(missing_ok=True)
+    log.info("kafka.stopped", pid=pid)
+    return True

@@ -1,0 +1,70 @@
+"""Every Prometheus metric civicbus exports, in one place.
+
+Components import the metric objects from here and never create their own, so the names an
+operator's dashboards and alerts rely on are listed once (ops/alerts.yml and
+ops/dashboards/ use exactly these). :func:`serve` starts the HTTP endpoint of a process.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+# --- connectors: one label value per connector name -------------------------------------------
+CONNECTOR_UP = Gauge("civicbus_connector_up", "1 while the connector's poll loop is running", ["connector"])
+CONNECTOR_ROWS_READ = Counter(
+    "civicbus_connector_rows_read_total", "Rows read from the source database", ["connector"]
+)
+CONNECTOR_ROWS_PRODUCED = Counter(
+    "civicbus_connector_rows_produced_total",
+    "Events acknowledged by the broker on the connector's topic",
+    ["connector"],
+)
+CONNECTOR_DEAD_LETTERS = Counter(
+    "civicbus_connector_dead_letters_total",
+    "Rows that could not be mapped and went to the dead-letter topic",
+    ["connector", "field"],
+)
+CONNECTOR_ERRORS = Counter(
+    "civicbus_connector_errors_total",
+    "Failed polls or deliveries that were retried (database or broker unavailable)",
+    ["connector", "stage"],
+)
+CONNECTOR_LAST_POLL = Gauge(
+    "civicbus_connector_last_successful_poll_timestamp_seconds",
+    "Unix time of the last poll whose events were all acknowledged",
+    ["connector"],
+)
+CONNECTOR_POLL_SECONDS = Histogram(
+    "civicbus_connector_poll_duration_seconds",
+    "Time of one poll: query, map, produce and acknowledge",
+    ["connector"],
+)
+
+# --- streams ------------------------------------------------------------------------------------
+STREAMS_EVENTS = Counter(
+    "civicbus_streams_events_processed_total",
+    "Source events consumed by a stream processor",
+    ["processor", "topic"],
+)
+STREAMS_VIEW_UPDATES = Counter(
+    "civicbus_streams_view_updates_total",
+    "Records written to a unified view topic (updates and tombstones)",
+    ["view"],
+)
+STREAMS_DEAD_LETTERS = Counter(
+    "civicbus_streams_dead_letters_total",
+    "Events a processor could not decode or apply, sent to its dead-letter topic",
+    ["processor"],
+)
+
+# --- schema registry ----------------------------------------------------------------------------
+REGISTRY_REQUESTS = Counter(
+    "civicbus_registry_requests_total", "Registry HTTP requests by route and status", ["route", "status"]
+)
+REGISTRY_SCHEMAS = Gauge("civicbus_registry_schemas", "Distinct schemas (IDs) held by the registry")
+
+
+def serve(port: int, addr: str = "127.0.0.1") -> None:
+    """Serve /metrics for this process on ``addr:port`` from a daemon thread. Port 0 disables."""
+    if port:
+        start_http_server(port, addr=addr)

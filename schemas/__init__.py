@@ -1,0 +1,1 @@
+"""The canonical model (``avro/*.avsc``), the schema registry, and the Avro wire codec."""

@@ -1,0 +1,1 @@
+"""A Confluent-compatible schema registry whose storage is a compacted Kafka topic."""

@@ -1,0 +1,1 @@
+"""Stream processors (faust-streaming) that join departments' events into unified views."""

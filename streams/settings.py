@@ -1,0 +1,23 @@
+"""Settings of the streams worker (environment prefix ``CIVICBUS_STREAMS_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from civicbus.settings import BusSettings
+
+
+class StreamsSettings(BusSettings):
+    model_config = SettingsConfigDict(env_prefix="CIVICBUS_STREAMS_", extra="ignore")
+
+    app_id: str = Field("civicbus-streams", pattern=r"^[A-Za-z0-9._-]+$")
+    partitions: int = Field(3, ge=1, description="must equal the source topics' partition count")
+    resident_topic: str = "civicbus.gongan.resident"
+    subsidy_topic: str = "civicbus.minzheng.subsidy"
+    view_topic: str = "civicbus.view.resident-profile"
+    dead_letter_topic: str = "civicbus.deadletter.resident-profile"
+    data_dir: Path = Path(".civicbus/streams")
+    metrics_port: int = Field(9401, ge=0, le=65535, description="0 disables /metrics")
