@@ -1,7 +1,8 @@
 """Kafka plumbing shared by connectors, the registry and the tools.
 
-- :func:`with_backoff` builds a client while the broker is away, logging each wait; it never gives
-  up unless given a deadline, so a broker outage at start-up is a wait, not a traceback.
+- :func:`with_backoff` builds a client while the broker is away, logging each wait; it gives up only
+  when its ``stop`` event is set (raising :class:`Stopped`), so a broker outage at start-up is a
+  wait, not a traceback, and SIGTERM still ends the wait at once.
 - :func:`ensure_topic` creates a topic (idempotently) with the config its owner needs.
 - :func:`read_to_end` replays a topic from the beginning up to the end offsets it had when called:
   how the registry and the position store rebuild their state after a restart.
@@ -9,20 +10,21 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import structlog
-from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import (
     RetryCallState,
-    retry,
+    Retrying,
     retry_if_exception_type,
-    stop_after_delay,
     stop_never,
+    stop_when_event_set,
     wait_exponential,
 )
 
@@ -30,10 +32,19 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 RETRYABLE = (KafkaError, OSError)
+BOOTSTRAP_TIMEOUT_MS = 5000
+"""How long one client construction waits for a broker before :func:`with_backoff` logs and retries."""
 
 
-def with_backoff(factory: Callable[[], T], what: str, deadline_s: float | None = None) -> T:
-    """Call ``factory`` until it succeeds; waits 0.5 s doubling to 10 s between attempts."""
+class Stopped(Exception):
+    """The stop event was set while waiting for the broker."""
+
+
+def with_backoff(factory: Callable[[], T], what: str, stop: threading.Event | None = None) -> T:
+    """Call ``factory`` until it succeeds; waits 0.5 s doubling to 10 s between attempts.
+
+    Raises :class:`Stopped` once ``stop`` is set; non-retryable errors propagate at once.
+    """
 
     def _log(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -45,18 +56,56 @@ def with_backoff(factory: Callable[[], T], what: str, deadline_s: float | None =
             error=str(exc),
         )
 
-    wrapped = retry(
+    event = stop or threading.Event()
+
+    def sleep(seconds: float) -> None:
+        event.wait(seconds)
+
+    retrying = Retrying(
         retry=retry_if_exception_type(RETRYABLE),
         wait=wait_exponential(multiplier=0.5, max=10),
-        stop=stop_after_delay(deadline_s) if deadline_s else stop_never,
+        stop=stop_when_event_set(event) if stop else stop_never,
+        sleep=sleep,
         before_sleep=_log,
         reraise=True,
-    )(factory)
-    return wrapped()
+    )
+    try:
+        return retrying(factory)
+    except RETRYABLE:
+        if event.is_set():
+            raise Stopped(what) from None
+        raise
 
 
-def admin(bootstrap: str) -> KafkaAdminClient:
-    return with_backoff(lambda: KafkaAdminClient(bootstrap_servers=bootstrap), "admin")
+def admin(bootstrap: str, stop: threading.Event | None = None) -> KafkaAdminClient:
+    return with_backoff(
+        lambda: KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS),
+        "admin",
+        stop,
+    )
+
+
+def producer(bootstrap: str, what: str, stop: threading.Event | None = None, **config: Any) -> KafkaProducer:
+    """A producer that acknowledges with every in-sync replica and never duplicates on retry."""
+    settings = {"acks": "all", "enable_idempotence": True, **config}
+    return with_backoff(
+        lambda: KafkaProducer(
+            bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **settings
+        ),
+        what,
+        stop,
+    )
+
+
+def consumer(bootstrap: str, what: str, **config: Any) -> KafkaConsumer:
+    """A consumer with no group (it commits nothing) unless ``group_id`` is given."""
+    settings = {"group_id": None, "enable_auto_commit": False, **config}
+    return with_backoff(
+        lambda: KafkaConsumer(
+            bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **settings
+        ),
+        what,
+    )
 
 
 def ensure_topic(
@@ -65,12 +114,13 @@ def ensure_topic(
     partitions: int = 1,
     compacted: bool = False,
     config: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Create ``name`` unless it exists. An existing topic is left as it is."""
     conf = dict(config or {})
     if compacted:
         conf.setdefault("cleanup.policy", "compact")
-    client = admin(bootstrap)
+    client = admin(bootstrap, stop)
     try:
         client.create_topics([NewTopic(name, partitions, 1, topic_configs=conf)])
         log.info("kafka.topic.created", topic=name, partitions=partitions, config=conf)
@@ -85,29 +135,24 @@ def read_to_end(bootstrap: str, topic: str) -> Iterator[tuple[bytes | None, byte
 
     Records written after the call starts may or may not be included. Uses no consumer group.
     """
-    consumer = with_backoff(
-        lambda: KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, consumer_timeout_ms=1000
-        ),
-        f"read {topic}",
-    )
+    client = consumer(bootstrap, f"read {topic}")
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
+        parts = client.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
             return
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
+        client.assign(tps)
+        client.seek_to_beginning(*tps)
+        end = client.end_offsets(tps)
         remaining = {tp for tp in tps if end[tp] > 0}
         deadline = time.monotonic() + 120
         while remaining:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not read {topic} to its end within 120 s")
-            for tp, records in consumer.poll(timeout_ms=500).items():
+            for tp, records in client.poll(timeout_ms=500).items():
                 for rec in records:
                     if rec.offset < end[tp]:
                         yield rec.key, rec.value
-            remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}
+            remaining = {tp for tp in remaining if client.position(tp) < end[tp]}
     finally:
-        consumer.close()
+        client.close()

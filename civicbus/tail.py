@@ -12,9 +12,9 @@ import sys
 import time
 from typing import Any, TextIO
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 
-from civicbus.kafka import with_backoff
+from civicbus.kafka import consumer
 from schemas.registry.client import RegistryClient
 from schemas.wire import AvroDecoder, SerializationError
 
@@ -43,30 +43,27 @@ def tail(
 ) -> int:
     """Print records until ``max_records`` were printed or ``timeout_s`` passed; returns the count."""
     decoder = AvroDecoder(RegistryClient(registry_url))
-    consumer = with_backoff(
-        lambda: KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False),
-        "tail consumer",
-    )
+    client = consumer(bootstrap, "tail consumer")
     deadline = time.monotonic() + timeout_s if timeout_s else None
     count = 0
     try:
         parts: set[int] = set()
         while not parts:
-            parts = consumer.partitions_for_topic(topic) or set()
+            parts = client.partitions_for_topic(topic) or set()
             if not parts:
                 if deadline and time.monotonic() > deadline:
                     return 0
                 time.sleep(0.5)
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
+        client.assign(tps)
         if from_beginning:
-            consumer.seek_to_beginning(*tps)
+            client.seek_to_beginning(*tps)
         else:
-            consumer.seek_to_end(*tps)
+            client.seek_to_end(*tps)
         while (max_records is None or count < max_records) and (
             deadline is None or time.monotonic() < deadline
         ):
-            for tp, records in consumer.poll(timeout_ms=200).items():
+            for tp, records in client.poll(timeout_ms=200).items():
                 for rec in records:
                     line = {
                         "topic": tp.topic,
@@ -81,5 +78,5 @@ def tail(
                     if max_records is not None and count >= max_records:
                         return count
     finally:
-        consumer.close()
+        client.close()
     return count

@@ -62,14 +62,20 @@ def _int(v: Any) -> int:
     return int(f)
 
 
-def _timestamp(v: Any) -> dt.datetime:
-    if isinstance(v, dt.datetime):
-        return v if v.tzinfo else v.replace(tzinfo=dt.UTC)
-    try:
-        parsed = dt.datetime.fromisoformat(str(v).strip())
-    except ValueError:
-        raise InvalidValue(f"{v!r} is not a timestamp") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+def _timestamp(zone: dt.tzinfo) -> Coerce:
+    """Timestamps without a zone are in ``zone``, the source's local time."""
+
+    def coerce(v: Any) -> dt.datetime:
+        if isinstance(v, dt.datetime):
+            parsed = v
+        else:
+            try:
+                parsed = dt.datetime.fromisoformat(str(v).strip())
+            except ValueError:
+                raise InvalidValue(f"{v!r} is not a timestamp") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
+
+    return coerce
 
 
 def _enum(symbols: list[str]) -> Coerce:
@@ -97,24 +103,24 @@ def _float(v: Any) -> float:
         raise InvalidValue(f"{v!r} is not a number") from None
 
 
-def _coercer(avro_type: Any) -> tuple[Coerce, bool]:
+def _coercer(avro_type: Any, zone: dt.tzinfo) -> tuple[Coerce, bool]:
     """(coerce, nullable) for an Avro field type."""
     if isinstance(avro_type, list):
         branches = [t for t in avro_type if t != "null"]
         if len(branches) != 1:
             raise ValueError(f"unions other than [null, T] are not mappable: {avro_type}")
-        return _coercer(branches[0])[0], "null" in avro_type
+        return _coercer(branches[0], zone)[0], "null" in avro_type
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "date":
             return dates.parse, False
         if logical in ("timestamp-millis", "timestamp-micros"):
-            return _timestamp, False
+            return _timestamp(zone), False
         if logical == "decimal":
             return _decimal(int(avro_type.get("scale", 0)), int(avro_type["precision"])), False
         if avro_type["type"] == "enum":
             return _enum(list(avro_type["symbols"])), False
-        return _coercer(avro_type["type"])
+        return _coercer(avro_type["type"], zone)
     simple: dict[str, Coerce] = {
         "string": str,
         "int": _int,
@@ -131,7 +137,9 @@ def _coercer(avro_type: Any) -> tuple[Coerce, bool]:
 class Mapper:
     """Maps rows to records of one canonical schema; construction validates the rules."""
 
-    def __init__(self, rules: Mapping[str, FieldRule], schema: Mapping[str, Any]) -> None:
+    def __init__(
+        self, rules: Mapping[str, FieldRule], schema: Mapping[str, Any], zone: dt.tzinfo = dt.UTC
+    ) -> None:
         fields = {f["name"]: f for f in schema["fields"]}
         problems = [f"mapping.{n}: no such field in {schema['name']}" for n in rules if n not in fields]
         problems += [
@@ -142,7 +150,7 @@ class Mapper:
         self._steps: list[tuple[str, FieldRule, Coerce, bool]] = []
         for name, field in fields.items():
             try:
-                coerce, nullable = _coercer(field["type"])
+                coerce, nullable = _coercer(field["type"], zone)
             except ValueError as exc:
                 problems.append(f"mapping.{name}: {exc}")
                 continue

@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
-from civicbus.kafka import ensure_topic, with_backoff
+from civicbus.kafka import Stopped, ensure_topic, producer
 from ops import metrics
 from schemas import model
 from schemas.registry.client import RegistryClient
@@ -69,7 +69,7 @@ class Connector:
         entity = model.schema(cfg.target.schema_name)
         if cfg.target.key not in {f["name"] for f in entity["fields"]}:
             raise ValueError(f"target.key: {cfg.target.key!r} is not a field of {entity['name']}")
-        self.mapper = Mapper(cfg.mapping, entity)
+        self.mapper = Mapper(cfg.mapping, entity, cfg.source.zone)
         self.source = source or SqlSource(cfg.source, self.mapper.columns)
         self._envelope = model.envelope(cfg.target.schema_name)
         self._log = log.bind(connector=cfg.name)
@@ -86,12 +86,12 @@ class Connector:
                 self._log.warning(
                     "source.unavailable", error=str(exc.orig), retry_in_s=self._backoff.wait(stop)
                 )
+        if stop.is_set():
+            raise Stopped("source")
         self._backoff.reset()
         bootstrap = self.settings.bootstrap_servers
-        with_backoff(
-            lambda: ensure_topic(bootstrap, self.cfg.target.topic, self.cfg.target.partitions), "create topic"
-        )
-        ensure_topic(bootstrap, self.cfg.dead_letter_topic, 1)
+        ensure_topic(bootstrap, self.cfg.target.topic, self.cfg.target.partitions, stop=stop)
+        ensure_topic(bootstrap, self.cfg.dead_letter_topic, 1, stop=stop)
         registry = RegistryClient(self.settings.registry_url)
         key_enc = AvroEncoder(registry, f"{self.cfg.target.topic}-key", model.KEY_SCHEMA)
         value_enc = AvroEncoder(registry, f"{self.cfg.target.topic}-value", self._envelope)
@@ -106,23 +106,20 @@ class Connector:
                 self._log.warning(
                     "registry.unavailable", error=exc.message, retry_in_s=self._backoff.wait(stop)
                 )
-        producer = with_backoff(
-            lambda: KafkaProducer(
-                bootstrap_servers=bootstrap,
-                acks="all",
-                enable_idempotence=True,
-                linger_ms=5,
-                batch_size=256 * 1024,
-                max_in_flight_requests_per_connection=5,
-            ),
-            "producer",
-        )
-        return producer, key_enc, value_enc
+        if stop.is_set():
+            raise Stopped("registry")
+        client = producer(bootstrap, "connector producer", stop, linger_ms=5, batch_size=256 * 1024)
+        return client, key_enc, value_enc
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         name = self.cfg.name
-        producer, key_enc, value_enc = self._setup(stop)
+        try:
+            producer, key_enc, value_enc = self._setup(stop)
+        except Stopped as exc:
+            self._log.info("connector.stopped", during_setup=str(exc))
+            self.source.close()
+            return
         positions = PositionStore(self.settings.bootstrap_servers, self.settings.positions_topic, producer)
         position = positions.load(name)
         dead = DeadLetters(

@@ -43,8 +43,11 @@ def configure(level: str = "INFO", component: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Client libraries log every reconnect attempt at INFO/WARNING; keep them for errors only.
-    for noisy in ("kafka", "aiokafka", "faust", "mode"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+    # Client libraries log every refused connection at ERROR while a broker is away; civicbus logs
+    # those waits itself (kafka.unavailable, with attempt and backoff), once per attempt.
+    for noisy in ("kafka", "aiokafka"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    for chatty in ("faust", "mode"):
+        logging.getLogger(chatty).setLevel(logging.ERROR)
     if component:
         structlog.contextvars.bind_contextvars(component=component)

@@ -164,13 +164,14 @@ def _follow(
     children: list[subprocess.Popen[bytes]],
 ) -> int:
     """Print profiles as they arrive; insert one live resident once the first ones are shown."""
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
+    from civicbus.kafka import consumer
     from schemas.registry.client import RegistryClient
     from schemas.wire import AvroDecoder
 
     decode = AvroDecoder(RegistryClient(bus.registry_url))
-    consumer = KafkaConsumer(bootstrap_servers=bus.bootstrap_servers, group_id=None, enable_auto_commit=False)
+    client = consumer(bus.bootstrap_servers, "demo consumer")
     assigned = False
     live_id: str | None = None
     inserted_at = 0.0
@@ -181,15 +182,15 @@ def _follow(
                 print("a civicbus process exited; see .civicbus/logs/", file=sys.stderr)
                 return 1
             if not assigned:
-                parts = consumer.partitions_for_topic(VIEW_TOPIC)
+                parts = client.partitions_for_topic(VIEW_TOPIC)
                 if not parts:
                     time.sleep(0.5)
                     continue
                 tps = [TopicPartition(VIEW_TOPIC, p) for p in sorted(parts)]
-                consumer.assign(tps)
-                consumer.seek_to_beginning(*tps)
+                client.assign(tps)
+                client.seek_to_beginning(*tps)
                 assigned = True
-            for records in consumer.poll(timeout_ms=300).values():
+            for records in client.poll(timeout_ms=300).values():
                 for rec in records:
                     if rec.value is None:
                         continue
@@ -214,6 +215,6 @@ def _follow(
     except KeyboardInterrupt:
         pass
     finally:
-        consumer.close()
+        client.close()
     print(f"\n{shown} profile updates read from {VIEW_TOPIC}.", flush=True)
     return 0 if shown else 1

@@ -62,10 +62,17 @@ class SqlSource(Source):
                     values=dict(r),
                     key={k: r[k] for k in self._cfg.key_columns},
                     position=bookmark.encode([r[c] for c in self._order]),
-                    source_ts_ms=int(ts.timestamp() * 1000) if isinstance(ts, dt.datetime) else None,
+                    source_ts_ms=self._epoch_ms(ts),
                 )
             )
         return out
+
+    def _epoch_ms(self, ts: Any) -> int | None:
+        """A source timestamp in epoch ms; one stored without a zone is in the source's zone."""
+        if not isinstance(ts, dt.datetime):
+            return None
+        aware = ts if ts.tzinfo else ts.replace(tzinfo=self._cfg.zone)
+        return int(aware.timestamp() * 1000)
 
     def close(self) -> None:
         self._engine.dispose()

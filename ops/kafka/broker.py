@@ -126,13 +126,26 @@ def _pidfile(cfg: BrokerSettings) -> Path:
     return cfg.home / "broker.pid"
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; reaps it first when it is our exited child (not a zombie)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: the broker was started by another process
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def _running_pid(cfg: BrokerSettings) -> int | None:
     try:
         pid = int(_pidfile(cfg).read_text())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+    except (FileNotFoundError, ValueError):
         return None
-    return pid
+    return pid if _alive(pid) else None
 
 
 def port_open(host: str, port: int) -> bool:
@@ -239,9 +252,7 @@ def stop(cfg: BrokerSettings, timeout_s: float = 60.0) -> bool:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             break
         time.sleep(0.2)
     else:

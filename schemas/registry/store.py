@@ -20,7 +20,7 @@ import avro.schema
 import structlog
 from kafka import KafkaProducer
 
-from civicbus.kafka import ensure_topic, read_to_end, with_backoff
+from civicbus.kafka import ensure_topic, producer, read_to_end
 from ops import metrics
 
 from .compat import MODES, check
@@ -76,12 +76,7 @@ class SchemaStore:
             if key is not None:
                 self._apply(json.loads(key), json.loads(value) if value is not None else None)
                 count += 1
-        self._producer = with_backoff(
-            lambda: KafkaProducer(
-                bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True, linger_ms=0
-            ),
-            "registry producer",
-        )
+        self._producer = producer(self._bootstrap, "registry producer", linger_ms=0)
         metrics.REGISTRY_SCHEMAS.set(len(self._state.schemas))
         log.info(
             "registry.loaded",

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): set up, start the services the tests need, run pytest.
+# The Kafka broker is started by the test session itself (tests/conftest.py) on its own ports.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash ops/local/setup.sh
+CIVICBUS_TEST_POSTGRES_URL=$(bash ops/local/postgres.sh | tail -n 1)
+export CIVICBUS_TEST_POSTGRES_URL
+.venv/bin/ruff check .
+.venv/bin/mypy
+exec .venv/bin/pytest "$@"

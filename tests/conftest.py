@@ -1,0 +1,91 @@
+"""Session fixtures for integration tests: the real Kafka broker and a real registry process.
+
+Nothing here skips. A broker that cannot start, or a PostgreSQL server that does not answer,
+fails the tests that need it with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ops.kafka import broker
+from ops.kafka.settings import BrokerSettings
+
+from .helpers import ROOT, free_port, spawn, stop, unique, wait_http
+
+TEST_BROKER = BrokerSettings(home=ROOT / ".civicbus" / "test-kafka", port=19092, controller_port=19093)
+
+
+@pytest.fixture(scope="session")
+def bootstrap() -> Iterator[str]:
+    """A real single-node Kafka broker for the whole session (started here if not running)."""
+    started = not broker.port_open(TEST_BROKER.host, TEST_BROKER.port)
+    if started:
+        shutil.rmtree(TEST_BROKER.home / "data", ignore_errors=True)
+    try:
+        broker.start(TEST_BROKER)
+    except broker.BrokerError as exc:
+        pytest.fail(f"the Kafka broker the integration tests need did not start: {exc}")
+    yield TEST_BROKER.bootstrap
+    if started:
+        broker.stop(TEST_BROKER)
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    d = tmp_path / "logs"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture(scope="session")
+def registry_url(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A civicbus registry process for the session, on its own topic."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("registry") / "registry.log"
+    env = {
+        "CIVICBUS_BOOTSTRAP_SERVERS": bootstrap,
+        "CIVICBUS_REGISTRY_PORT": str(port),
+        "CIVICBUS_REGISTRY_TOPIC": unique("_schemas"),
+    }
+    proc = spawn(["registry", "serve"], env, log)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(f"{url}/subjects", proc, log)
+    yield url
+    stop(proc)
+
+
+@pytest.fixture
+def bus_env(bootstrap: str, registry_url: str) -> dict[str, str]:
+    """Environment for a civicbus child process on the test broker and registry."""
+    return {
+        "CIVICBUS_BOOTSTRAP_SERVERS": bootstrap,
+        "CIVICBUS_REGISTRY_URL": registry_url,
+        "CIVICBUS_CONNECTOR_METRICS_PORT": "0",
+        "CIVICBUS_CONNECTOR_POSITIONS_TOPIC": unique("positions"),
+        "CIVICBUS_STREAMS_METRICS_PORT": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server ops/local/postgres.sh starts (the test command runs it first)."""
+    import sqlalchemy as sa
+
+    url = os.environ.get(
+        "CIVICBUS_TEST_POSTGRES_URL", "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus"
+    )
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {url} is not answering (run ops/local/postgres.sh): {exc.orig}")
+    finally:
+        engine.dispose()
+    return url

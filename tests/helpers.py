@@ -1,0 +1,127 @@
+"""Factories for integration tests: processes, topics and connector files with unique names."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+from kafka import KafkaConsumer, TopicPartition
+
+from schemas.registry.client import RegistryClient
+from schemas.wire import AvroDecoder
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "connectors" / "examples"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Start ``civicbus ARGS`` as a child process logging to ``log``."""
+    out = open(log, "ab")  # noqa: SIM115 - owned by the child
+    return subprocess.Popen(
+        [sys.executable, "-m", "civicbus", *args],
+        env={**os.environ, **env},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"process exited {proc.returncode}: {log.read_text()[-3000:]}")
+        try:
+            return requests.get(url, timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    wait_until(up, timeout, url)
+
+
+def read_topic(
+    bootstrap: str, topic: str, min_count: int = 0, timeout: float = 30, settle: float = 0.0
+) -> list[Any]:
+    """All records of ``topic`` from the beginning, once at least ``min_count`` are there."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    records: list[Any] = []
+    try:
+        parts = wait_until(lambda: consumer.partitions_for_topic(topic), timeout, f"topic {topic}")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        deadline = time.monotonic() + timeout
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.poll(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+            if batch:
+                quiet_since = time.monotonic()
+            if len(records) >= min_count and time.monotonic() - quiet_since >= settle:
+                break
+    finally:
+        consumer.close()
+    assert len(records) >= min_count, f"{topic}: {len(records)} records, expected >= {min_count}"
+    return records
+
+
+def decoder(registry_url: str) -> AvroDecoder:
+    return AvroDecoder(RegistryClient(registry_url))
+
+
+def connector_file(tmp: Path, example: str, url: str, **overrides: Any) -> tuple[Path, dict[str, Any]]:
+    """A copy of an example connector with a unique name and topic, reading ``url``."""
+    cfg = yaml.safe_load((EXAMPLES / example).read_text(encoding="utf-8"))
+    cfg["name"] = unique(cfg["name"])
+    cfg["source"]["url"] = url
+    cfg["target"]["topic"] = unique(cfg["target"]["topic"])
+    cfg["poll_interval_s"] = 0.2
+    for key, value in overrides.items():
+        section, _, field = key.partition("__")
+        if field:
+            cfg[section][field] = value
+        else:
+            cfg[section] = value
+    path = tmp / f"{cfg['name']}.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path, cfg

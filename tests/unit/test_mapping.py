@@ -1,0 +1,78 @@
+import datetime as dt
+import decimal
+
+import pytest
+
+from connectors.config import FieldRule
+from connectors.mapping import Mapper, MappingError
+from schemas import model
+
+SUBSIDY_RULES = {
+    "subsidy_id": FieldRule(column="id"),
+    "id_number": FieldRule(column="sfzh", transform="id_number"),
+    "name": FieldRule(column="xm", transform="strip"),
+    "gender_code": FieldRule(column="xb", transform="gender"),
+    "birth_date": FieldRule(column="csrq"),
+    "kind": FieldRule(column="jzlb", codes={"低保": "DIBAO", "特困": "TEKUN"}),
+    "monthly_amount": FieldRule(column="yffje"),
+    "status": FieldRule(const="ACTIVE"),
+}
+ROW = {
+    "id": 7,
+    "sfzh": "11010519491231002x",
+    "xm": " 王芳 ",
+    "xb": "女",
+    "csrq": "1949年12月31日",
+    "jzlb": "低保",
+    "yffje": "1,395.5",
+}
+
+
+def mapper() -> Mapper:
+    return Mapper(SUBSIDY_RULES, model.schema("Subsidy"))
+
+
+def test_legacy_row_becomes_canonical_record() -> None:
+    rec = mapper()(ROW)
+    assert rec == {
+        "subsidy_id": "7",
+        "id_number": "11010519491231002X",
+        "name": "王芳",
+        "gender_code": "2",
+        "birth_date": dt.date(1949, 12, 31),
+        "kind": "DIBAO",
+        "monthly_amount": decimal.Decimal("1395.50"),
+        "status": "ACTIVE",
+    }
+
+
+@pytest.mark.parametrize(
+    "change,field,reason",
+    [
+        ({"sfzh": None}, "id_number", "required"),
+        ({"sfzh": "  "}, "id_number", "required"),
+        ({"sfzh": "110105194912310021"}, "id_number", "check character"),
+        ({"jzlb": "五保"}, "kind", "code table"),
+        ({"yffje": "a lot"}, "monthly_amount", "not a decimal"),
+        ({"yffje": "123456789.00"}, "monthly_amount", "precision"),
+        ({"csrq": "1949-02-30"}, "birth_date", "not a real date"),
+    ],
+)
+def test_bad_values_name_field_and_reason(change: dict[str, object], field: str, reason: str) -> None:
+    with pytest.raises(MappingError) as err:
+        mapper()({**ROW, **change})
+    assert err.value.field == field
+    assert reason in err.value.reason
+
+
+def test_rules_are_checked_against_the_schema_at_build_time() -> None:
+    rules = dict(SUBSIDY_RULES)
+    del rules["kind"]
+    rules["nickname"] = FieldRule(column="x")
+    rules["name"] = FieldRule(column="xm", transform="soundex")
+    with pytest.raises(ValueError) as err:
+        Mapper(rules, model.schema("Subsidy"))
+    text = str(err.value)
+    assert "mapping.nickname: no such field" in text
+    assert "mapping.kind: required" in text
+    assert "unknown transform 'soundex'" in text

@@ -1,0 +1,46 @@
+import pytest
+
+from civicbus.settings import SettingsError, load
+from connectors.config import ConfigError
+from connectors.config import load as load_connector
+from schemas.registry.settings import RegistrySettings
+
+from ..helpers import EXAMPLES
+
+
+def test_bad_setting_names_the_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIVICBUS_REGISTRY_PORT", "99999")
+    monkeypatch.setenv("CIVICBUS_BOOTSTRAP_SERVERS", "no-port")
+    with pytest.raises(SettingsError) as err:
+        load(RegistrySettings)
+    assert "CIVICBUS_REGISTRY_PORT" in str(err.value)
+    assert "CIVICBUS_BOOTSTRAP_SERVERS" in str(err.value)
+
+
+def test_example_connectors_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CIVICBUS_DEMO_DIR", "/tmp")
+    for path in EXAMPLES.glob("*.yaml"):
+        assert load_connector(path).source.url.get_secret_value().startswith("sqlite:////tmp/")
+
+
+def test_connector_file_errors_list_every_problem(tmp_path: pytest.TempPathFactory) -> None:
+    bad = tmp_path / "bad.yaml"  # type: ignore[operator]
+    bad.write_text(
+        "name: Bad Name\ndepartment: x\nsystem: y\nsource: {url: 'sqlite://', table: t, "
+        "mode: timestamp, key_columns: [id]}\ntarget: {topic: t, schema: Resident, key: k}\n"
+        "mapping: {name: {column: a, const: b}}\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_connector(bad)
+    text = str(err.value)
+    assert "name: String should match pattern" in text
+    assert "needs timestamp_column" in text
+    assert "exactly one of 'column' or 'const'" in text
+
+
+def test_missing_environment_variable_is_named(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CIVICBUS_DEMO_DIR", raising=False)
+    with pytest.raises(ConfigError, match="CIVICBUS_DEMO_DIR is not set"):
+        load_connector(EXAMPLES / "gongan-hukou.yaml")
