@@ -156,7 +156,7 @@ def connectors_run(ctx: click.Context, files: tuple[Path, ...]) -> None:
     configure(ctx.obj["log_level"], "connectors")
     settings = _settings(ConnectorSettings)
     built = [_build(p, settings) for p in files]
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_addr)
     _run_until_signal([c.run for c in built])
 
 

@@ -21,3 +21,4 @@ class StreamsSettings(BusSettings):
     dead_letter_topic: str = "civicbus.deadletter.resident-profile"
     data_dir: Path = Path(".civicbus/streams")
     metrics_port: int = Field(9401, ge=0, le=65535, description="0 disables /metrics")
+    metrics_addr: str = Field("127.0.0.1", description="0.0.0.0 in a container")

@@ -20,7 +20,7 @@ class _Worker(faust.Worker):
 
 
 def run(settings: StreamsSettings) -> None:
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings.metrics_port, settings.metrics_addr)
     app = build(settings)
     worker = _Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

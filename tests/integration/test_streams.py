@@ -36,7 +36,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
     tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
 ) -> None:
     hukou_url, minzheng_url = f"sqlite:///{tmp_path / 'h.db'}", f"sqlite:///{tmp_path / 'm.db'}"
-    h, m = generate(hukou_url, minzheng_url, 300, bad_rate=0.0)
+    _, m = generate(hukou_url, minzheng_url, 300, bad_rate=0.0)
     hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url)
     minzheng_yaml, minzheng = connector_file(tmp_path, "minzheng-subsidy.yaml", minzheng_url)
     view = unique("view")
