@@ -10,6 +10,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,106 @@ def tail_cmd(topic: str, from_beginning: bool, max_records: int | None, timeout_
     configure("WARNING")
     s = _settings(BusSettings)
     tail(s.bootstrap_servers, s.registry_url, topic, from_beginning, max_records, timeout_s)
+
+
+# --- standards and schemas ------------------------------------------------------------------------
+CHECK_KINDS = ["id-number", "uscc", "division", "phone", "date", "gender", "ethnicity"]
+
+
+@main.command("check")
+@click.argument("kind", type=click.Choice(CHECK_KINDS))
+@click.argument("values", nargs=-1, required=True)
+def check_cmd(kind: str, values: tuple[str, ...]) -> None:
+    """Normalise VALUES of KIND by the national standard, or say why each is invalid.
+
+    Exit status 1 when any value is invalid.
+    """
+    from schemas.standards import NORMALIZERS, InvalidValue, division
+
+    normalize = NORMALIZERS[kind.replace("-", "_")]
+    invalid = 0
+    for value in values:
+        try:
+            result = normalize(value)
+        except InvalidValue as exc:
+            invalid += 1
+            click.echo(f"{value}\tinvalid: {exc}")
+            continue
+        extra = ""
+        if kind == "division":
+            d = division.lookup(result)
+            extra = f"\t{d.name or '(not in the shipped table)'}"
+            if d.retired:
+                extra += f"\tretired, successor {d.successor}: {d.note}"
+        click.echo(f"{value}\t{result}{extra}")
+    sys.exit(1 if invalid else 0)
+
+
+@main.group("schemas")
+def schemas_group() -> None:
+    """The canonical model: checks and the data catalog."""
+
+
+SCHEMAS_DIR = Path(str(resources.files("schemas").joinpath("avro")))
+EXAMPLES_DIR = Path(str(resources.files("connectors").joinpath("examples")))
+
+
+@schemas_group.command("check")
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=SCHEMAS_DIR,
+    show_default=True,
+    help="folder of .avsc files",
+)
+@click.option(
+    "--registry",
+    "registry_url",
+    envvar="CIVICBUS_REGISTRY_URL",
+    default="http://127.0.0.1:8081",
+    show_default=True,
+)
+@click.option("--no-registry", is_flag=True, help="compare with git even if a registry answers")
+@click.option("--against", "ref", default="HEAD", show_default=True, help="git revision without a registry")
+@click.option(
+    "--mode",
+    default="BACKWARD",
+    show_default=True,
+    type=click.Choice(["BACKWARD", "FORWARD", "FULL"]),
+    help="rule without a registry",
+)
+def schemas_check(folder: Path, registry_url: str, no_registry: bool, ref: str, mode: str) -> None:
+    """Lint every schema and check it against the registered (or committed) versions."""
+    from schemas.governance.check import check
+
+    against, findings = check(folder, None if no_registry else registry_url, ref, mode)
+    for finding in findings:
+        click.echo(str(finding))
+    verdict = f"{len(findings)} problem(s)" if findings else "ok"
+    click.echo(f"schemas check ({against}): {verdict}", err=True)
+    sys.exit(1 if findings else 0)
+
+
+@schemas_group.command("catalog")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("docs/catalog"), show_default=True
+)
+@click.option(
+    "--connectors",
+    "connector_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=EXAMPLES_DIR,
+    show_default=True,
+)
+def schemas_catalog(out: Path, connector_dir: Path) -> None:
+    """Write the data catalog (政务数据目录) as catalog.md and catalog.html."""
+    from schemas.governance.catalog import write
+    from streams.settings import StreamsSettings
+
+    view = _settings(StreamsSettings).view_topic
+    md, html = write(out, sorted(connector_dir.glob("*.yaml")), view)
+    click.echo(f"wrote {md} and {html}")
 
 
 # --- demo ------------------------------------------------------------------------------------------

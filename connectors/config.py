@@ -45,6 +45,11 @@ class FieldRule(_Strict):
     const: Any = None
     transform: str | None = Field(None, description="a name from connectors/transforms.py")
     codes: dict[str, str] | None = Field(None, description="legacy code → canonical code")
+    on_invalid: Literal["dead_letter", "flag"] = Field(
+        "dead_letter",
+        description="dead_letter: the whole row goes to the dead-letter topic; "
+        "flag: the field becomes null and the event carries 'field: reason' in its quality list",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> FieldRule:

@@ -4,6 +4,9 @@ The mapper is built once per connector from its YAML rules and the canonical sch
 checks the rules against the schema (unknown field, required field unmapped, unknown transform);
 calling it per row never raises anything but :class:`MappingError`.
 
+An invalid value either fails the row (``on_invalid: dead_letter``, the default) or, with
+``on_invalid: flag`` on a nullable field, becomes null and is reported in the returned flags.
+
 Per field, in order: take the column (or constant); a blank string counts as null; apply the
 code table, then the named transform; coerce to the Avro type (string, int/long, double,
 boolean, date, timestamp-millis, decimal with its scale, enum symbol); null where the type does
@@ -155,6 +158,8 @@ class Mapper:
                 problems.append(f"mapping.{name}: {exc}")
                 continue
             if name in rules:
+                if rules[name].on_invalid == "flag" and not nullable:
+                    problems.append(f"mapping.{name}: on_invalid: flag needs a nullable field")
                 self._steps.append((name, rules[name], coerce, nullable))
             elif not nullable and "default" not in field:
                 problems.append(f"mapping.{name}: required by {schema['name']} but not mapped")
@@ -162,8 +167,10 @@ class Mapper:
             raise ValueError("; ".join(problems))
         self.columns = sorted({r.column for r in rules.values() if r.column})
 
-    def __call__(self, row: Mapping[str, Any]) -> dict[str, Any]:
+    def __call__(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """(canonical record, quality flags as 'field: reason')."""
         record: dict[str, Any] = {}
+        flags: list[str] = []
         for name, rule, coerce, nullable in self._steps:
             value = row.get(rule.column) if rule.column else rule.const
             if isinstance(value, str) and not value.strip():
@@ -179,8 +186,11 @@ class Mapper:
                         value = TRANSFORMS[rule.transform](value)
                     value = coerce(value)
             except InvalidValue as exc:
-                raise MappingError(name, str(exc)) from None
+                if rule.on_invalid == "dead_letter":
+                    raise MappingError(name, str(exc)) from None
+                flags.append(f"{name}: {exc}")
+                value = None
             if value is None and not nullable:
                 raise MappingError(name, "is required but the source value is null or blank")
             record[name] = value
-        return record
+        return record, flags

@@ -166,7 +166,7 @@ class Connector:
             self.source.close()
             self._log.info("connector.stopped", position=position)
 
-    def _event(self, row: SourceRow, record: dict[str, Any]) -> dict[str, Any]:
+    def _event(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> dict[str, Any]:
         return {
             "op": row.op,
             "before": None,
@@ -181,6 +181,7 @@ class Connector:
             },
             "ts_ms": int(time.time() * 1000),
             "source_ts_ms": row.source_ts_ms,
+            "quality": flags,
         }
 
     def _deliver(
@@ -198,9 +199,9 @@ class Connector:
         produced = 0
         for row in rows:
             try:
-                record = self.mapper(row.values)
+                record, flags = self.mapper(row.values)
                 key = key_enc(str(record[self.cfg.target.key]))
-                value = value_enc(self._event(row, record))
+                value = value_enc(self._event(row, record, flags))
             except MappingError as exc:
                 futures.append(dead.send(row.values, row.key, row.position, exc.field, exc.reason))
                 continue

@@ -1,7 +1,8 @@
 """Named transforms a connector's YAML may apply to a column: ``transform: id_number``.
 
-Each takes the legacy value and returns the canonical one or raises InvalidValue with a reason.
-Type coercion to the Avro field type happens after, in mapping.py; these are domain rules.
+The national standards (schemas/standards) plus a few text clean-ups. Each takes the legacy value
+and returns the canonical one or raises InvalidValue with a reason. Type coercion to the Avro
+field type happens after, in mapping.py; these are domain rules.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from schemas.standards import dates, gender, id_number
+from schemas.standards import NORMALIZERS, gender
 from schemas.standards.text import half_width
 
 Transform = Callable[[Any], Any]
 
 TRANSFORMS: dict[str, Transform] = {
-    "id_number": lambda v: id_number.normalize(str(v)),
-    "gender": gender.normalize,
+    **NORMALIZERS,
     "gender_zero_female": lambda v: gender.normalize(v, zero_means_female=True),
-    "date": dates.parse,
     "strip": lambda v: half_width(str(v)).strip(),
     "upper": lambda v: half_width(str(v)).strip().upper(),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterable
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -24,25 +25,33 @@ _GOV = {
 }
 
 
-@cache
-def catalog() -> dict[str, Schema]:
-    """Every named record of schemas/avro by full name (``namespace.name``)."""
-    found: dict[str, Schema] = {}
-    for entry in resources.files("schemas").joinpath("avro").iterdir():
-        if entry.name.endswith(".avsc"):
-            doc = json.loads(entry.read_text(encoding="utf-8"))
-            found[f"{doc['namespace']}.{doc['name']}"] = doc
+Catalog = dict[str, Schema]
+
+
+def load_catalog(texts: Iterable[str]) -> Catalog:
+    """Index .avsc documents (their JSON texts) by full name."""
+    found: Catalog = {}
+    for text in texts:
+        doc = json.loads(text)
+        found[f"{doc['namespace']}.{doc['name']}"] = doc
     return found
 
 
-def _expand(node: Any, namespace: str, defined: set[str]) -> Any:
+@cache
+def catalog() -> Catalog:
+    """Every named record of schemas/avro by full name (``namespace.name``)."""
+    files = resources.files("schemas").joinpath("avro").iterdir()
+    return load_catalog(e.read_text(encoding="utf-8") for e in files if e.name.endswith(".avsc"))
+
+
+def _expand(node: Any, namespace: str, defined: set[str], known: Catalog) -> Any:
     if isinstance(node, str):
         full = node if "." in node else f"{namespace}.{node}"
-        if full in catalog() and full not in defined:
-            return _expand(copy.deepcopy(catalog()[full]), namespace, defined)
+        if full in known and full not in defined:
+            return _expand(copy.deepcopy(known[full]), namespace, defined, known)
         return node
     if isinstance(node, list):
-        return [_expand(n, namespace, defined) for n in node]
+        return [_expand(n, namespace, defined, known) for n in node]
     if isinstance(node, dict):
         if node.get("type") in ("record", "enum", "fixed"):
             ns = node.get("namespace", namespace)
@@ -50,36 +59,40 @@ def _expand(node: Any, namespace: str, defined: set[str]) -> Any:
             namespace = ns
         out = dict(node)
         if "fields" in out:
-            out["fields"] = [{**f, "type": _expand(f["type"], namespace, defined)} for f in out["fields"]]
+            out["fields"] = [
+                {**f, "type": _expand(f["type"], namespace, defined, known)} for f in out["fields"]
+            ]
         for key in ("items", "values"):
             if key in out:
-                out[key] = _expand(out[key], namespace, defined)
+                out[key] = _expand(out[key], namespace, defined, known)
         if isinstance(out.get("type"), dict | list):
-            out["type"] = _expand(out["type"], namespace, defined)
+            out["type"] = _expand(out["type"], namespace, defined, known)
         return out
     return node
 
 
-def resolve_name(name: str) -> str:
+def resolve_name(name: str, known: Catalog | None = None) -> str:
     """Full name of ``name``, which may be a full name or a bare record name."""
-    if name in catalog():
+    known = catalog() if known is None else known
+    if name in known:
         return name
-    matches = [full for full in catalog() if full.rsplit(".", 1)[1] == name]
+    matches = [full for full in known if full.rsplit(".", 1)[1] == name]
     if len(matches) != 1:
-        raise KeyError(f"no canonical schema named {name!r}; known: {sorted(catalog())}")
+        raise KeyError(f"no canonical schema named {name!r}; known: {sorted(known)}")
     return matches[0]
 
 
-def schema(name: str) -> Schema:
-    """A self-contained copy of canonical record ``name``."""
-    full = resolve_name(name)
-    result: Schema = _expand(copy.deepcopy(catalog()[full]), full.rsplit(".", 1)[0], set())
+def schema(name: str, known: Catalog | None = None) -> Schema:
+    """A self-contained copy of canonical record ``name`` (from ``known``, default schemas/avro)."""
+    known = catalog() if known is None else known
+    full = resolve_name(name, known)
+    result: Schema = _expand(copy.deepcopy(known[full]), full.rsplit(".", 1)[0], set(), known)
     return result
 
 
-def envelope(entity: str) -> Schema:
+def envelope(entity: str, known: Catalog | None = None) -> Schema:
     """The change-event schema for canonical record ``entity``."""
-    body = schema(entity)
+    body = schema(entity, known)
     full = f"{body['namespace']}.{body['name']}"
     return {
         "type": "record",
@@ -131,6 +144,14 @@ def envelope(entity: str) -> Schema:
                 "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}],
                 "default": None,
                 "doc": "源记录时间戳（如有）/ The row's own change timestamp, if any.",
+                **_GOV,
+            },
+            {
+                "name": "quality",
+                "type": {"type": "array", "items": "string"},
+                "default": [],
+                "doc": "质量标记：未通过校验而置空的数据项 / Fields that failed validation and were "
+                "nulled under the connector's flag policy, as 'field: reason'.",
                 **_GOV,
             },
         ],

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
-from avro.schema import Schema
+from avro.compatibility import (
+    ReaderWriterCompatibilityChecker,
+    SchemaCompatibilityType,
+    SchemaIncompatibilityType,
+)
+from avro.schema import ArraySchema, MapSchema, NamedSchema, RecordSchema, Schema, UnionSchema
 
 Mode = Literal[
     "BACKWARD",
@@ -25,14 +29,53 @@ Mode = Literal[
 MODES: tuple[str, ...] = get_args(Mode)
 
 
+def _named(schema: Schema, found: dict[str, NamedSchema] | None = None) -> dict[str, NamedSchema]:
+    """Every named type inside ``schema`` by full name."""
+    found = {} if found is None else found
+    if isinstance(schema, NamedSchema):
+        if schema.fullname in found:
+            return found
+        found[schema.fullname] = schema
+    if isinstance(schema, RecordSchema):
+        for f in schema.fields:
+            _named(f.type, found)
+    elif isinstance(schema, UnionSchema):
+        for branch in schema.schemas:
+            _named(branch, found)
+    elif isinstance(schema, ArraySchema):
+        _named(schema.items, found)
+    elif isinstance(schema, MapSchema):
+        _named(schema.values, found)
+    return found
+
+
+def _result(reader: Schema, writer: Schema) -> object:
+    return ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)  # type: ignore[no-untyped-call]
+
+
+def _describe(result: object, prefix: str = "") -> str:
+    kinds = ", ".join(sorted(i.value for i in result.incompatibilities))  # type: ignore[attr-defined]
+    where = ", ".join(sorted(result.locations))  # type: ignore[attr-defined]
+    what = ", ".join(sorted(str(m) for m in result.messages))  # type: ignore[attr-defined]
+    return f"{prefix}{kinds} at {where} ({what})"
+
+
 def _problems(reader: Schema, writer: Schema, rule: str) -> list[str]:
-    result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)  # type: ignore[no-untyped-call]
-    if result.compatibility is SchemaCompatibilityType.compatible:
+    result = _result(reader, writer)
+    if result.compatibility is SchemaCompatibilityType.compatible:  # type: ignore[attr-defined]
         return []
-    kinds = ", ".join(sorted(i.value for i in result.incompatibilities))
-    where = ", ".join(sorted(result.locations))
-    what = ", ".join(sorted(str(m) for m in result.messages))
-    return [f"{rule}: {kinds} at {where} ({what})"]
+    if SchemaIncompatibilityType.missing_union_branch in result.incompatibilities:  # type: ignore[attr-defined]
+        # a record inside a union changed: the checker only says the branch is gone, so compare
+        # each named record present on both sides to name the field and the rule it breaks
+        readers, writers = _named(reader), _named(writer)
+        nested = []
+        for name in sorted(readers.keys() & writers.keys()):
+            inner = _result(readers[name], writers[name])
+            if inner.compatibility is not SchemaCompatibilityType.compatible:  # type: ignore[attr-defined]
+                nested.append(f"{rule}: {_describe(inner, f'{name}: ')}")
+        if nested:
+            return nested
+    return [f"{rule}: {_describe(result)}"]
 
 
 def check(candidate: Schema, previous: list[Schema], mode: str) -> list[str]:

@@ -41,7 +41,8 @@ def parse(value: object) -> dt.date:
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _excel(float(value), value)
-    text = half_width(str(value)).strip()
+    text = str(value)
+    text = (text if text.isascii() else half_width(text)).strip()
     m = _SEPARATED.match(text) or _COMPACT.match(text)
     if m:
         return _make(m.group(1), m.group(2), m.group(3), value)

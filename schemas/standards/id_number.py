@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from operator import mul
 
 from .errors import InvalidValue
 from .text import half_width
@@ -19,9 +20,12 @@ _SHAPE18 = re.compile(r"^\d{17}[\dX]$")
 _SHAPE15 = re.compile(r"^\d{15}$")
 
 
+_DIGIT = {str(d): d for d in range(10)}.__getitem__
+
+
 def check_char(first17: str) -> str:
     """The MOD 11-2 check character for the first 17 digits."""
-    return CHECK_CHARS[sum(int(c) * w for c, w in zip(first17, WEIGHTS, strict=True)) % 11]
+    return CHECK_CHARS[sum(map(mul, map(_DIGIT, first17), WEIGHTS)) % 11]
 
 
 def _birth_date(digits8: str) -> dt.date:
@@ -36,7 +40,10 @@ def normalize(value: str) -> str:
 
     Accepts spaces, hyphens, full-width digits and a lower-case x; upgrades 15-digit numbers.
     """
-    text = half_width(str(value)).replace(" ", "").replace("-", "").strip().upper()
+    text = str(value)
+    if not text.isascii():
+        text = half_width(text)
+    text = text.replace(" ", "").replace("-", "").strip().upper()
     if _SHAPE15.match(text):
         _birth_date("19" + text[6:12])
         first17 = text[:6] + "19" + text[6:]

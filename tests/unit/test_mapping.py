@@ -33,7 +33,8 @@ def mapper() -> Mapper:
 
 
 def test_legacy_row_becomes_canonical_record() -> None:
-    rec = mapper()(ROW)
+    rec, flags = mapper()(ROW)
+    assert flags == []
     assert rec == {
         "subsidy_id": "7",
         "id_number": "11010519491231002X",
@@ -63,6 +64,17 @@ def test_bad_values_name_field_and_reason(change: dict[str, object], field: str,
         mapper()({**ROW, **change})
     assert err.value.field == field
     assert reason in err.value.reason
+
+
+def test_flag_policy_nulls_the_field_and_reports_it() -> None:
+    rules = {**SUBSIDY_RULES, "birth_date": FieldRule(column="csrq", on_invalid="flag")}
+    rec, flags = Mapper(rules, model.schema("Subsidy"))({**ROW, "csrq": "1949-02-30"})
+    assert rec["birth_date"] is None and rec["id_number"] == "11010519491231002X"
+    assert flags == ["birth_date: '1949-02-30' is not a real date"]
+    with pytest.raises(ValueError, match="flag needs a nullable field"):
+        Mapper(
+            {**SUBSIDY_RULES, "kind": FieldRule(column="jzlb", on_invalid="flag")}, model.schema("Subsidy")
+        )
 
 
 def test_rules_are_checked_against_the_schema_at_build_time() -> None:

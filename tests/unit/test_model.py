@@ -24,5 +24,13 @@ def test_every_field_carries_governance_attributes() -> None:
 
 def test_envelope_has_the_debezium_shape() -> None:
     env = model.envelope("Resident")
-    assert [f["name"] for f in env["fields"]] == ["op", "before", "after", "source", "ts_ms", "source_ts_ms"]
+    assert [f["name"] for f in env["fields"]] == [
+        "op",
+        "before",
+        "after",
+        "source",
+        "ts_ms",
+        "source_ts_ms",
+        "quality",
+    ]
     assert env["fields"][0]["type"]["symbols"] == ["c", "u", "d", "r"]

@@ -1,0 +1,1 @@
+"""Data governance on the canonical model: field attributes, their lint, masking, the catalog."""
