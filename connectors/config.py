@@ -58,6 +58,13 @@ class FieldRule(_Strict):
         return self
 
 
+class SoftDelete(_Strict):
+    """A row whose ``column`` holds one of ``values`` is deleted in the source system's eyes."""
+
+    column: str
+    values: list[str] = Field(min_length=1, description="compared as text: ['1', 'Y', '已删除']")
+
+
 class SourceConfig(_Strict):
     url: SecretStr = Field(description="SQLAlchemy URL, e.g. sqlite:///x.db or postgresql+psycopg://…")
     table: str
@@ -66,6 +73,18 @@ class SourceConfig(_Strict):
     timestamp_column: str | None = None
     key_columns: list[str] = Field(min_length=1)
     timezone: str = Field("Asia/Shanghai", description="zone of timestamps stored without one")
+    settle_s: float = Field(0.0, ge=0, description="timestamp modes: rows newer than now minus this wait")
+    rescan_window: float = Field(
+        0.0,
+        ge=0,
+        description="re-read this far behind the mark for rows committed late: seconds in timestamp "
+        "modes, ids in incrementing mode (0: off)",
+    )
+    soft_delete: SoftDelete | None = None
+    max_rows_per_s: float | None = Field(None, gt=0, description="cap on rows read per second")
+    max_concurrent_queries: int = Field(
+        1, ge=1, description="queries at once against this database from one process"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -86,6 +105,8 @@ class SourceConfig(_Strict):
             raise ValueError(f"mode {self.mode} needs incrementing_column")
         if "timestamp" in self.mode and not self.timestamp_column:
             raise ValueError(f"mode {self.mode} needs timestamp_column")
+        if self.settle_s and "timestamp" not in self.mode:
+            raise ValueError("settle_s applies to timestamp modes only; use rescan_window")
         return self
 
 
@@ -94,6 +115,9 @@ class TargetConfig(_Strict):
     schema_name: str = Field(alias="schema", description="canonical record name in schemas/avro")
     key: str = Field(description="canonical field whose value is the Kafka key")
     partitions: int = Field(3, ge=1)
+    tombstones: bool = Field(
+        False, description="after a delete event, a null-valued record for the key (compaction)"
+    )
     dead_letter_topic: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,249}$")
 
 

@@ -157,6 +157,9 @@ class Connector:
                 self._backoff.reset()
                 metrics.CONNECTOR_LAST_POLL.labels(name).set(time.time())
                 metrics.CONNECTOR_POLL_SECONDS.labels(name).observe(time.monotonic() - started)
+                cap = self.cfg.source.max_rows_per_s
+                if cap and rows:  # protect the legacy database: never read faster than the cap
+                    stop.wait(max(len(rows) / cap - (time.monotonic() - started), 0))
                 if len(rows) < self.cfg.batch_size:
                     stop.wait(self.cfg.poll_interval_s)
         finally:
@@ -167,10 +170,11 @@ class Connector:
             self._log.info("connector.stopped", position=position)
 
     def _event(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> dict[str, Any]:
+        deleted = row.op == "d"
         return {
             "op": row.op,
-            "before": None,
-            "after": record if row.op != "d" else None,
+            "before": record if deleted else None,
+            "after": None if deleted else record,
             "source": {
                 **self.source.describe(),
                 "department": self.cfg.department,
@@ -196,7 +200,8 @@ class Connector:
         """Produce one batch and wait for every acknowledgement; False if any failed."""
         name = self.cfg.name
         futures: list[FutureRecordMetadata] = []
-        produced = 0
+        produced = size = 0
+        newest_ts: int | None = None
         for row in rows:
             try:
                 record, flags = self.mapper(row.values)
@@ -209,7 +214,12 @@ class Connector:
                 futures.append(dead.send(row.values, row.key, row.position, "(record)", str(exc)))
                 continue
             futures.append(producer.send(self.cfg.target.topic, key=key, value=value))
+            if row.op == "d" and self.cfg.target.tombstones:
+                futures.append(producer.send(self.cfg.target.topic, key=key, value=None))
             produced += 1
+            size += len(key) + len(value)
+            if row.source_ts_ms is not None:
+                newest_ts = max(newest_ts or 0, row.source_ts_ms)
         producer.flush()
         try:
             for f in futures:
@@ -221,4 +231,7 @@ class Connector:
             )
             return False
         metrics.CONNECTOR_ROWS_PRODUCED.labels(name).inc(produced)
+        metrics.CONNECTOR_BYTES.labels(name).inc(size)
+        if newest_ts is not None:
+            metrics.CONNECTOR_LAG.labels(name).set(max(time.time() - newest_ts / 1000, 0))
         return True

@@ -34,6 +34,16 @@ CONNECTOR_LAST_POLL = Gauge(
     "Unix time of the last poll whose events were all acknowledged",
     ["connector"],
 )
+CONNECTOR_BYTES = Counter(
+    "civicbus_connector_bytes_total",
+    "Bytes of keys and values acknowledged on the connector's topic",
+    ["connector"],
+)
+CONNECTOR_LAG = Gauge(
+    "civicbus_connector_lag_seconds",
+    "Now minus the newest source timestamp delivered (timestamp modes)",
+    ["connector"],
+)
 CONNECTOR_POLL_SECONDS = Histogram(
     "civicbus_connector_poll_duration_seconds",
     "Time of one poll: query, map, produce and acknowledge",

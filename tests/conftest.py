@@ -89,3 +89,30 @@ def postgres_url() -> str:
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def mariadb_url() -> str:
+    """The MariaDB server ops/local/mariadb.sh starts (the test command runs it first)."""
+    import sqlalchemy as sa
+
+    url = os.environ.get(
+        "CIVICBUS_TEST_MARIADB_URL",
+        "mysql+pymysql://civicbus:civicbus@127.0.0.1:33069/civicbus?charset=utf8mb4",
+    )
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"MariaDB at {url} is not answering (run ops/local/mariadb.sh): {exc.orig}")
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["postgresql", "mariadb"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each real server in turn."""
+    name = "postgres_url" if request.param == "postgresql" else "mariadb_url"
+    return str(request.getfixturevalue(name))

@@ -13,7 +13,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import decimal
+import hashlib
+import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import SourceConfig
@@ -59,3 +62,60 @@ def decode(encoded: Sequence[dict[str, Any]]) -> list[Any]:
         "plain": lambda v: v,
     }
     return [readers[e["t"]](e["v"]) for e in encoded]
+
+
+def _fingerprint(values: Sequence[Any]) -> int:
+    """A stable 63-bit hash of an ordering tuple (Python's hash() is salted per process)."""
+    digest = hashlib.blake2b(json.dumps(encode(values), sort_keys=True).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+@dataclass(frozen=True)
+class Bookmark:
+    """Where a capture stands: the high-water mark, plus what it delivered just behind it.
+
+    ``hwm`` is the ordering tuple of the greatest row delivered. ``recent`` remembers rows
+    delivered whose first ordering value lies within the re-scan window below the mark, as
+    (first value, fingerprint) pairs: a re-scan of that window yields only rows that committed
+    late (a long transaction that took an older id or timestamp), never one delivered before.
+    The JSON form is what the position store keeps; a plain list is read as a bare mark.
+    """
+
+    hwm: tuple[Any, ...] | None = None
+    recent: frozenset[tuple[Any, int]] = frozenset()
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Bookmark:
+        if obj is None:
+            return cls()
+        if isinstance(obj, list):
+            return cls(tuple(decode(obj)))
+        first = decode([r[0] for r in obj.get("recent", [])])
+        recent = frozenset(zip(first, (int(r[1]) for r in obj.get("recent", [])), strict=True))
+        return cls(tuple(decode(obj["hwm"])) if obj.get("hwm") else None, recent)
+
+    def to_json(self) -> dict[str, Any]:
+        ordered = sorted(self.recent, key=lambda r: (str(r[0]), r[1]))
+        return {
+            "hwm": encode(self.hwm) if self.hwm is not None else None,
+            "recent": [[e, h] for e, (_, h) in zip(encode([r[0] for r in ordered]), ordered, strict=True)],
+        }
+
+    def delivered(self, values: Sequence[Any]) -> bool:
+        """True if ``values`` (at or below the mark) was already delivered."""
+        return (values[0], _fingerprint(values)) in self.recent
+
+    def advance(self, values: Sequence[Any], floor: Callable[[Any], Any] | None) -> Bookmark:
+        """The bookmark after delivering the row ordered at ``values``.
+
+        ``floor`` maps the mark's first ordering value to the lowest one the re-scan window still
+        covers (None: no window, keep no memory).
+        """
+        row = tuple(values)
+        hwm = row if self.hwm is None or row > self.hwm else self.hwm
+        if floor is None:
+            return Bookmark(hwm)
+        lowest = floor(hwm[0])
+        kept = {r for r in self.recent if r[0] > lowest}
+        kept.add((row[0], _fingerprint(row)))
+        return Bookmark(hwm, frozenset(kept))

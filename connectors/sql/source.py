@@ -1,12 +1,24 @@
-"""A departmental table read by query: ``WHERE (order cols) > (bookmark) ORDER BY … LIMIT n``.
+"""A departmental table read by query: ``WHERE (order cols) > (mark) ORDER BY … LIMIT n``.
 
-Every statement is a read on a short transaction; the table is reflected once at setup, which
-also proves that the table and the configured columns exist.
+Every statement is a read on a short transaction, under the database's query budget. The table
+is reflected once at setup, which also proves that the table and the configured columns exist.
+
+Rows committed out of order (a long transaction that took an older id or timestamp commits after
+newer rows were read) are handled twice over:
+- ``settle_s`` (timestamp modes): rows newer than now minus the delay are left for a later poll,
+  so a transaction shorter than the delay has committed before its rows are considered;
+- ``rescan_window``: every poll re-reads the window just behind the mark and delivers the rows
+  there that the bookmark has not seen (see bookmark.Bookmark), so a transaction shorter than
+  the window is delivered late rather than lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -14,6 +26,16 @@ import sqlalchemy as sa
 from ..base import Position, Source, SourceRow
 from ..config import SourceConfig
 from . import bookmark
+from .bookmark import Bookmark
+
+_BUDGETS: dict[str, threading.BoundedSemaphore] = {}
+_BUDGETS_LOCK = threading.Lock()
+
+
+def _budget(database: str, size: int) -> threading.BoundedSemaphore:
+    """The process-wide query budget of one database (the first connector's size wins)."""
+    with _BUDGETS_LOCK:
+        return _BUDGETS.setdefault(database, threading.BoundedSemaphore(size))
 
 
 class SqlSource(Source):
@@ -24,19 +46,26 @@ class SqlSource(Source):
         self._order = bookmark.order_columns(cfg)
         self._select: sa.Select[Any] | None = None
         self._table: sa.Table | None = None
+        self._budget = _budget(self.describe()["database"], cfg.max_concurrent_queries)
 
     def describe(self) -> dict[str, str]:
         url = self._engine.url
         return {"database": url.render_as_string(hide_password=True), "table": self._cfg.table}
 
+    @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
     def setup(self) -> None:
         try:
-            table = sa.Table(self._cfg.table, sa.MetaData(), autoload_with=self._engine)
+            with self._query():
+                table = sa.Table(self._cfg.table, sa.MetaData(), autoload_with=self._engine)
         except sa.exc.NoSuchTableError:
             raise ValueError(
                 f"table {self._cfg.table!r} not found in {self.describe()['database']}"
             ) from None
-        needed = set(self._wanted) | set(self._order) | set(self._cfg.key_columns)
+        soft = [self._cfg.soft_delete.column] if self._cfg.soft_delete else []
+        needed = set(self._wanted) | set(self._order) | set(self._cfg.key_columns) | set(soft)
         missing = sorted(needed - set(table.c.keys()))
         if missing:
             raise ValueError(f"table {self._cfg.table!r} has no column(s) {missing}")
@@ -45,24 +74,83 @@ class SqlSource(Source):
         self._table = table
         self._select = sa.select(*cols).order_by(*order)
 
+    @contextmanager
+    def _query(self) -> Iterator[None]:
+        with self._budget:
+            yield
+
+    def _floor(self) -> Callable[[Any], Any] | None:
+        """Maps a mark's first ordering value to the lowest one the re-scan window covers."""
+        window = self._cfg.rescan_window
+        if not window:
+            return None
+
+        def floor(value: Any) -> Any:
+            if isinstance(value, dt.datetime | dt.date):
+                return value - dt.timedelta(seconds=window)
+            if isinstance(value, decimal.Decimal):
+                return value - decimal.Decimal(str(window))
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return value - type(value)(window)
+            raise ValueError(
+                f"rescan_window needs a numeric or date/time column, not {type(value).__name__} "
+                f"({self._order[0]})"
+            )
+
+        return floor
+
+    def _cutoff(self) -> dt.datetime | None:
+        if not self._cfg.settle_s:
+            return None
+        now = dt.datetime.now(self._cfg.zone) - dt.timedelta(seconds=self._cfg.settle_s)
+        return now.replace(tzinfo=None)
+
     def read(self, after: Position | None, limit: int) -> list[SourceRow]:
         assert self._select is not None and self._table is not None, "setup() first"
-        stmt = self._select.limit(limit)
-        if after is not None:
-            order = [self._table.c[c] for c in self._order]
-            stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*bookmark.decode(after)))
-        with self._engine.connect() as conn:
-            rows = conn.execute(stmt).mappings().all()
+        mark = Bookmark.from_json(after)
+        order = [self._table.c[c] for c in self._order]
+        floor = self._floor()
+        found: list[dict[str, Any]] = []
+        with self._query(), self._engine.connect() as conn:
+            if mark.hwm is not None and floor is not None:
+                behind = self._select.where(
+                    order[0] > floor(mark.hwm[0]), sa.tuple_(*order) <= sa.tuple_(*mark.hwm)
+                )
+                found += [
+                    dict(r)
+                    for r in conn.execute(behind).mappings()
+                    if not mark.delivered([r[c] for c in self._order])
+                ][:limit]
+            stmt = self._select.limit(max(limit - len(found), 0))
+            if mark.hwm is not None:
+                stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*mark.hwm))
+            cutoff = self._cutoff()
+            if cutoff is not None:
+                stmt = stmt.where(order[0] <= cutoff)
+            if len(found) < limit:
+                found += [dict(r) for r in conn.execute(stmt).mappings()]
+        return self._rows(found, mark, floor)
+
+    def _rows(
+        self, found: list[dict[str, Any]], mark: Bookmark, floor: Callable[[Any], Any] | None
+    ) -> list[SourceRow]:
+        soft = self._cfg.soft_delete
         ts_col = self._cfg.timestamp_column
         out = []
-        for r in rows:
-            ts = r[ts_col] if ts_col else None
+        for i, r in enumerate(found):
+            mark = mark.advance([r[c] for c in self._order], floor)
+            assert mark.hwm is not None
+            # only the batch's last row carries the re-scan memory: earlier positions are bare
+            # marks, coarser (a resume there may re-send) but never ahead of delivery
+            position = mark.to_json() if i == len(found) - 1 else bookmark.encode(mark.hwm)
+            deleted = soft is not None and str(r[soft.column]) in soft.values
             out.append(
                 SourceRow(
-                    values=dict(r),
+                    values=r,
                     key={k: r[k] for k in self._cfg.key_columns},
-                    position=bookmark.encode([r[c] for c in self._order]),
-                    source_ts_ms=self._epoch_ms(ts),
+                    position=position,
+                    op="d" if deleted else "r",
+                    source_ts_ms=self._epoch_ms(r[ts_col]) if ts_col else None,
                 )
             )
         return out

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): set up, start the services the tests need, run pytest.
+# The test command (README, .ci/run): set up, start PostgreSQL and MariaDB, lint, type-check, pytest.
 # The Kafka broker is started by the test session itself (tests/conftest.py) on its own ports.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash ops/local/setup.sh
 CIVICBUS_TEST_POSTGRES_URL=$(bash ops/local/postgres.sh | tail -n 1)
 export CIVICBUS_TEST_POSTGRES_URL
+CIVICBUS_TEST_MARIADB_URL=$(bash ops/local/mariadb.sh | tail -n 1)
+export CIVICBUS_TEST_MARIADB_URL
 .venv/bin/ruff check .
 .venv/bin/mypy
 exec .venv/bin/pytest "$@"

@@ -1,0 +1,436 @@
+"""Query-based capture where JDBC-source users lose rows, on real PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from ..helpers import decoder, read_topic, spawn, stop, unique, wait_until
+
+pytestmark = pytest.mark.integration
+SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+
+
+def write_connector(tmp: Path, **cfg: Any) -> tuple[Path, dict[str, Any]]:
+    doc = {
+        "name": unique("capture"),
+        "department": "测试",
+        "system": "test",
+        "poll_interval_s": 0.2,
+        "batch_size": 100,
+        **cfg,
+    }
+    doc["target"] = {"topic": unique("capture"), "partitions": 1, **cfg["target"]}
+    path = tmp / f"{doc['name']}.yaml"
+    path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return path, doc
+
+
+def entities(table: str) -> sa.Table:
+    return sa.Table(
+        table,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("code", sa.String(18), nullable=False),
+        sa.Column("mc", sa.String(100), nullable=False),
+        sa.Column("zt", sa.String(10), nullable=False, server_default="存续"),
+        sa.Column("scbz", sa.String(1), nullable=False, server_default="0"),
+        sa.Column("gxsj", sa.DateTime, nullable=False, server_default=sa.func.now()),
+    )
+
+
+def credit_code(n: int) -> str:
+    from schemas.standards import uscc
+
+    org = f"{n:08d}"
+    first17 = "91110000" + org + uscc.org_check_char(org)
+    return first17 + uscc.check_char(first17)
+
+
+ENTITY_MAPPING = {
+    "credit_code": {"column": "code", "transform": "uscc"},
+    "name": {"column": "mc"},
+    "entity_type": {"const": "91"},
+    "status": {"column": "zt", "codes": {"存续": "ACTIVE", "吊销": "REVOKED", "注销": "CANCELLED"}},
+}
+
+
+@pytest.mark.parametrize("mode", ["incrementing", "timestamp+incrementing"])
+def test_rows_committed_out_of_order_behind_the_mark_are_delivered(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    database_url: str,
+    mode: str,
+) -> None:
+    engine = sa.create_engine(database_url)
+    table = entities(unique("ooo").replace("-", "_"))
+    table.create(engine)
+    source: dict[str, Any] = {
+        "url": database_url,
+        "table": str(table.name),
+        "mode": mode,
+        "incrementing_column": "id",
+        "key_columns": ["id"],
+    }
+    if mode == "incrementing":
+        source["rescan_window"] = 100  # ids
+    else:
+        source |= {"timestamp_column": "gxsj", "rescan_window": 120, "timezone": "UTC"}
+    path, cfg = write_connector(
+        tmp_path,
+        source=source,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+    )
+    late = engine.connect()
+    proc = None
+    try:
+        # a long transaction takes id 1 (and the older timestamp) and stays open …
+        tx = late.begin()
+        late.execute(table.insert().values(code=credit_code(1), mc="长事务单位"))
+        time.sleep(1.1)
+        # … while a short one takes id 2 and commits first
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(code=credit_code(2), mc="先提交单位"))
+        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c.log")
+        first = read_topic(bootstrap, cfg["target"]["topic"], 1, timeout=60, settle=1.5)
+        assert len(first) == 1, "only the committed row is visible yet"
+        tx.commit()
+        records = read_topic(bootstrap, cfg["target"]["topic"], 2, timeout=30, settle=2.0)
+        decode = decoder(registry_url)
+        names = [decode(r.value)["after"]["name"] for r in records]
+        assert sorted(names) == ["先提交单位", "长事务单位"], names  # delivered late, exactly once
+    finally:
+        late.close()
+        if proc:
+            stop(proc)
+        table.drop(engine)
+        engine.dispose()
+
+
+def test_rows_sharing_one_timestamp_survive_a_restart(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    postgres_url: str,
+) -> None:
+    engine = sa.create_engine(postgres_url)
+    table = entities(unique("samets").replace("-", "_"))
+    table.create(engine)
+    same = dt.datetime(2026, 3, 1, 9, 0, 0)
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert(), [{"code": credit_code(i), "mc": f"单位{i}", "gxsj": same} for i in range(1, 11)]
+        )
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": postgres_url,
+            "table": str(table.name),
+            "mode": "timestamp",
+            "timestamp_column": "gxsj",
+            "key_columns": ["id"],
+            "max_rows_per_s": 3,
+        },
+        batch_size=3,
+    )
+    topic = cfg["target"]["topic"]
+    try:
+        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c1.log")
+        read_topic(bootstrap, topic, 3, timeout=60)
+        assert stop(proc, signal.SIGTERM) == 0  # a clean stop saves the position it reached
+        before = len(read_topic(bootstrap, topic, 3, timeout=5, settle=0.5))
+        assert before < 10, "the rate cap should have stopped it part-way"
+        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c2.log")
+        records = read_topic(bootstrap, topic, 10, timeout=60, settle=1.5)
+        stop(proc)
+        decode = decoder(registry_url)
+        keys = [json.loads(decode(r.value)["source"]["key"])["id"] for r in records]
+        assert sorted(keys, key=int) == [str(i) for i in range(1, 11)], keys  # none lost, none twice
+    finally:
+        table.drop(engine)
+        engine.dispose()
+
+
+def test_decimals_dates_zoned_and_unzoned_timestamps_and_gbk_latin1_text_arrive_correct(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    postgres_url: str,
+    mariadb_url: str,
+) -> None:
+    import decimal
+
+    meters, ents = unique("meter").replace("-", "_"), unique("ent").replace("-", "_")
+    pg, maria = sa.create_engine(postgres_url), sa.create_engine(mariadb_url)
+    with pg.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {meters} (id serial PRIMARY KEY, bh text NOT NULL, "
+                "ds numeric(12,3) NOT NULL, cbsj timestamp NOT NULL, cbsj_tz timestamptz NOT NULL)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {meters} (bh, ds, cbsj, cbsj_tz) VALUES "
+                "('W-1', 12345.678, '2026-01-01 08:00:00', '2026-01-01 08:00:00+08'),"
+                "('W-2', 7.5, '2026-01-02 08:00:00', '2026-01-02 00:00:00+00')"
+            )
+        )
+    with maria.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {ents} (id INT AUTO_INCREMENT PRIMARY KEY, code VARCHAR(18), "
+                "mc VARCHAR(100) CHARACTER SET gbk, fddbr VARCHAR(100) CHARACTER SET latin1, "
+                "clrq DATE, zt VARCHAR(10) CHARACTER SET gbk)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {ents} (code, mc, fddbr, clrq, zt) VALUES "
+                "(:c, '北京市朝阳区建外街道社区卫生服务中心', 'Jürgen Müller', '1998-07-01', '存续')"
+            ),
+            {"c": credit_code(7)},
+        )
+    meter_map = {
+        "meter_id": {"column": "bh"},
+        "utility": {"const": "WATER"},
+        "unit": {"const": "m³"},
+        "reading": {"column": "ds"},
+    }
+    local_yaml, local = write_connector(
+        tmp_path,
+        mapping={**meter_map, "read_at": {"column": "cbsj"}},
+        target={"schema": "MeterReading", "key": "meter_id"},
+        source={
+            "url": postgres_url,
+            "table": meters,
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+    )
+    zoned_yaml, zoned = write_connector(
+        tmp_path,
+        mapping={**meter_map, "read_at": {"column": "cbsj_tz"}},
+        target={"schema": "MeterReading", "key": "meter_id"},
+        source={
+            "url": postgres_url,
+            "table": meters,
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+    )
+    ent_yaml, ent = write_connector(
+        tmp_path,
+        mapping={
+            **ENTITY_MAPPING,
+            "legal_representative": {"column": "fddbr"},
+            "established_on": {"column": "clrq"},
+        },
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": mariadb_url,
+            "table": ents,
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+    )
+    proc = spawn(
+        ["connectors", "run", str(local_yaml), str(zoned_yaml), str(ent_yaml)], bus_env, logs / "c.log"
+    )
+    try:
+        decode = decoder(registry_url)
+        for cfg in (local, zoned):
+            after = [decode(r.value)["after"] for r in read_topic(bootstrap, cfg["target"]["topic"], 2)]
+            assert [a["reading"] for a in after] == [decimal.Decimal("12345.678"), decimal.Decimal("7.500")]
+            assert [a["read_at"] for a in after] == [
+                dt.datetime(2026, 1, 1, 0, 0, tzinfo=dt.UTC),
+                dt.datetime(2026, 1, 2, 0, 0, tzinfo=dt.UTC),
+            ]
+        legal = decode(read_topic(bootstrap, ent["target"]["topic"], 1)[0].value)["after"]
+        assert legal["name"] == "北京市朝阳区建外街道社区卫生服务中心"
+        assert legal["legal_representative"] == "Jürgen Müller"
+        assert legal["established_on"] == dt.date(1998, 7, 1) and legal["status"] == "ACTIVE"
+    finally:
+        stop(proc)
+        with pg.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {meters}"))
+        with maria.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {ents}"))
+        pg.dispose()
+        maria.dispose()
+
+
+def test_soft_delete_becomes_a_delete_event_and_a_tombstone(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ent.db'}"
+    engine = sa.create_engine(url)
+    table = entities("dwxx")
+    table.create(engine)
+    t0 = dt.datetime(2026, 1, 1, 8, 0, 0)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"code": credit_code(i), "mc": f"单位{i}", "gxsj": t0} for i in (1, 2)])
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code", "tombstones": True},
+        source={
+            "url": url,
+            "table": "dwxx",
+            "mode": "timestamp",
+            "timestamp_column": "gxsj",
+            "key_columns": ["id"],
+            "soft_delete": {"column": "scbz", "values": ["1"]},
+        },
+    )
+    topic = cfg["target"]["topic"]
+    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c.log")
+    try:
+        read_topic(bootstrap, topic, 2)
+        with engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == 1).values(scbz="1", gxsj=t0 + dt.timedelta(1)))
+        records = read_topic(bootstrap, topic, 4)
+        decode = decoder(registry_url)
+        deleted, tombstone = records[2], records[3]
+        event = decode(deleted.value)
+        assert event["op"] == "d" and event["after"] is None and event["before"]["name"] == "单位1"
+        assert tombstone.value is None and tombstone.key == deleted.key
+        assert decode(tombstone.key) == credit_code(1)
+    finally:
+        stop(proc)
+        engine.dispose()
+
+
+def test_database_outage_is_retried_and_recovered_without_a_restart(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    postgres_url: str,
+) -> None:
+    import subprocess
+
+    version = sorted(Path("/usr/lib/postgresql").iterdir(), key=lambda p: int(p.name))[-1].name
+    engine = sa.create_engine(postgres_url)
+    table = entities(unique("outage").replace("-", "_"))
+    table.create(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(code=credit_code(1), mc="停机前"))
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": postgres_url,
+            "table": str(table.name),
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+    )
+    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c.log")
+    try:
+        read_topic(bootstrap, cfg["target"]["topic"], 1)
+        subprocess.run(["pg_ctlcluster", version, "civicbus", "stop", "-m", "fast"], check=True)
+        try:
+            wait_until(lambda: "source.read_failed" in (logs / "c.log").read_text(), 30, "a retry log")
+            assert proc.poll() is None
+        finally:
+            subprocess.run(["pg_ctlcluster", version, "civicbus", "start"], check=True)
+        wait_until(lambda: _answers(engine), 30, "PostgreSQL back")
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(code=credit_code(2), mc="恢复后"))
+        records = read_topic(bootstrap, cfg["target"]["topic"], 2, timeout=60)
+        assert decoder(registry_url)(records[-1].value)["after"]["name"] == "恢复后"
+    finally:
+        stop(proc)
+        table.drop(engine)
+        engine.dispose()
+
+
+def _answers(engine: sa.Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.OperationalError:
+        return False
+
+
+def test_broker_outage_mid_run_is_waited_out(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    logs: Path,
+) -> None:
+    from ops.kafka import broker
+    from ops.kafka.settings import BrokerSettings
+
+    from ..helpers import free_port
+
+    own = BrokerSettings(home=tmp_path / "kafka", port=free_port(), controller_port=free_port())
+    own_lib = own.home / "lib"
+    own_lib.parent.mkdir(parents=True)
+    own_lib.symlink_to((Path(__file__).resolve().parents[2] / ".civicbus/test-kafka/lib").resolve())
+    broker.start(own)
+    url = f"sqlite:///{tmp_path / 'ent.db'}"
+    engine = sa.create_engine(url)
+    table = entities("dwxx")
+    table.create(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(code=credit_code(1), mc="中断前"))
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": url,
+            "table": "dwxx",
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+    )
+    env = {**bus_env, "CIVICBUS_BOOTSTRAP_SERVERS": own.bootstrap}
+    proc = spawn(["connectors", "run", str(path)], env, logs / "c.log")
+    try:
+        read_topic(own.bootstrap, cfg["target"]["topic"], 1)
+        broker.stop(own)
+        with engine.begin() as conn:
+            conn.execute(table.insert().values(code=credit_code(2), mc="中断中"))
+        time.sleep(3)
+        assert proc.poll() is None, "the connector died with the broker"
+        broker.start(own)
+        records = read_topic(own.bootstrap, cfg["target"]["topic"], 2, timeout=120)
+        names = [decoder(registry_url)(r.value)["after"]["name"] for r in records]
+        assert names[0] == "中断前" and "中断中" in names
+    finally:
+        stop(proc)
+        broker.stop(own)
+        engine.dispose()
