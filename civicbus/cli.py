@@ -110,23 +110,46 @@ def _build(path: Path, settings: Any) -> Any:
 @connectors.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def connectors_validate(files: tuple[Path, ...]) -> None:
-    """Check each file, its mapping onto the canonical schema, and its table and columns."""
+    """Report every problem of each file: settings, mapping, table, columns and column types."""
+    from connectors.validate import validate
+
+    configure("WARNING")
+    failed = False
+    for path in files:
+        problems = validate(path)
+        failed = failed or bool(problems)
+        click.echo(f"{path}: ok" if not problems else f"{path}: {len(problems)} problem(s)")
+        for problem in problems:
+            click.echo(f"  - {problem}")
+    sys.exit(1 if failed else 0)
+
+
+@connectors.command("status")
+def connectors_status() -> None:
+    """Each connector's state, position, lag, rate and errors, as it last reported them."""
+    import json
+    import time
+
     from connectors.config import ConnectorSettings
+    from connectors.status import read_all
 
     configure("WARNING")
     settings = _settings(ConnectorSettings)
-    failed = False
-    for path in files:
-        conn = _build(path, settings)
-        try:
-            conn.source.setup()
-            click.echo(f"{path}: ok")
-        except Exception as exc:
-            failed = True
-            click.echo(f"{path}: {exc}", err=True)
-        finally:
-            conn.source.close()
-    sys.exit(1 if failed else 0)
+    rows = read_all(settings.bootstrap_servers, settings.status_topic)
+    if not rows:
+        click.echo("no connector has reported yet")
+        return
+    click.echo(
+        f"{'connector':<28}{'state':<9}{'rows':>10}{'rate/s':>9}{'lag s':>9}{'dead':>7}"
+        f"{'errors':>8}{'seen s ago':>11}  position"
+    )
+    for s in rows:
+        lag = "-" if s.lag_s is None else f"{s.lag_s:.1f}"
+        ago = f"{time.time() - s.updated_ms / 1000:.0f}"
+        click.echo(
+            f"{s.connector:<28}{s.state:<9}{s.rows_produced:>10}{s.rate_rows_s:>9}{lag:>9}"
+            f"{s.dead_letters:>7}{s.errors:>8}{ago:>11}  {json.dumps(s.position, ensure_ascii=False)[:80]}"
+        )
 
 
 def _run_until_signal(workers: list[Callable[[threading.Event], None]]) -> None:

@@ -142,6 +142,7 @@ class ConnectorSettings(BusSettings):
     model_config = SettingsConfigDict(env_prefix="CIVICBUS_CONNECTOR_", extra="ignore")
 
     positions_topic: str = "civicbus.connector-positions"
+    status_topic: str = "civicbus.connector-status"
     metrics_port: int = Field(9400, ge=0, le=65535, description="0 disables /metrics")
     metrics_addr: str = Field("127.0.0.1", description="0.0.0.0 in a container")
     max_backoff_s: float = Field(10.0, gt=0)

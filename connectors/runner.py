@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +38,7 @@ from .deadletter import DeadLetters
 from .mapping import Mapper, MappingError
 from .positions import PositionStore
 from .sql.source import SqlSource
+from .status import Status, StatusReporter
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +58,15 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = 0.5
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What one acknowledged batch carried."""
+
+    produced: int
+    dead: int
+    newest_ts_ms: int | None
 
 
 class Connector:
@@ -122,6 +133,11 @@ class Connector:
             return
         positions = PositionStore(self.settings.bootstrap_servers, self.settings.positions_topic, producer)
         position = positions.load(name)
+        ensure_topic(self.settings.bootstrap_servers, self.settings.status_topic, compacted=True)
+        self._status = StatusReporter(
+            producer, self.settings.status_topic, Status(name, topic=self.cfg.target.topic, position=position)
+        )
+        self._status.publish("RUNNING")
         dead = DeadLetters(
             producer,
             self.cfg.dead_letter_topic,
@@ -132,28 +148,26 @@ class Connector:
         metrics.CONNECTOR_UP.labels(name).set(1)
         try:
             while not stop.is_set():
+                self._status.tick()
                 started = time.monotonic()
                 try:
                     rows = self.source.read(position, self.cfg.batch_size)
                 except sa.exc.DBAPIError as exc:
-                    metrics.CONNECTOR_ERRORS.labels(name, "source").inc()
-                    self._log.warning(
-                        "source.read_failed", error=str(exc.orig), retry_in_s=self._backoff.wait(stop)
-                    )
+                    self._retry("source", "source.read_failed", str(exc.orig), stop)
                     continue
                 metrics.CONNECTOR_ROWS_READ.labels(name).inc(len(rows))
                 if rows:
-                    if not self._deliver(producer, rows, key_enc, value_enc, dead, stop):
+                    done = self._deliver(producer, rows, key_enc, value_enc, dead)
+                    if isinstance(done, KafkaError):
+                        self._retry("produce", "batch.delivery_failed", str(done), stop)
                         continue
                     try:
                         positions.save(name, rows[-1].position)
                     except KafkaError as exc:
-                        metrics.CONNECTOR_ERRORS.labels(name, "position").inc()
-                        self._log.warning(
-                            "position.save_failed", error=str(exc), retry_in_s=self._backoff.wait(stop)
-                        )
+                        self._retry("position", "position.save_failed", str(exc), stop)
                         continue
                     position = rows[-1].position
+                    self._status.delivered(done.produced, done.dead, position, done.newest_ts_ms)
                 self._backoff.reset()
                 metrics.CONNECTOR_LAST_POLL.labels(name).set(time.time())
                 metrics.CONNECTOR_POLL_SECONDS.labels(name).observe(time.monotonic() - started)
@@ -164,10 +178,17 @@ class Connector:
                     stop.wait(self.cfg.poll_interval_s)
         finally:
             metrics.CONNECTOR_UP.labels(name).set(0)
+            self._status.publish("STOPPED")
             producer.flush(timeout=30)
             producer.close(timeout=30)
             self.source.close()
             self._log.info("connector.stopped", position=position)
+
+    def _retry(self, stage: str, event: str, error: str, stop: threading.Event) -> None:
+        """Count and log a failure of ``stage``, then back off before the same batch is retried."""
+        metrics.CONNECTOR_ERRORS.labels(self.cfg.name, stage).inc()
+        self._status.failed()
+        self._log.warning(event, error=error, retry_in_s=self._backoff.wait(stop))
 
     def _event(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> dict[str, Any]:
         deleted = row.op == "d"
@@ -195,12 +216,11 @@ class Connector:
         key_enc: AvroEncoder,
         value_enc: AvroEncoder,
         dead: DeadLetters,
-        stop: threading.Event,
-    ) -> bool:
-        """Produce one batch and wait for every acknowledgement; False if any failed."""
+    ) -> Delivered | KafkaError:
+        """Produce one batch and wait for every acknowledgement; the first failure if any."""
         name = self.cfg.name
         futures: list[FutureRecordMetadata] = []
-        produced = size = 0
+        produced = size = dead_count = 0
         newest_ts: int | None = None
         for row in rows:
             try:
@@ -209,9 +229,11 @@ class Connector:
                 value = value_enc(self._event(row, record, flags))
             except MappingError as exc:
                 futures.append(dead.send(row.values, row.key, row.position, exc.field, exc.reason))
+                dead_count += 1
                 continue
             except SerializationError as exc:
                 futures.append(dead.send(row.values, row.key, row.position, "(record)", str(exc)))
+                dead_count += 1
                 continue
             futures.append(producer.send(self.cfg.target.topic, key=key, value=value))
             if row.op == "d" and self.cfg.target.tombstones:
@@ -225,13 +247,9 @@ class Connector:
             for f in futures:
                 f.get(timeout=0)
         except KafkaError as exc:
-            metrics.CONNECTOR_ERRORS.labels(name, "produce").inc()
-            self._log.warning(
-                "batch.delivery_failed", rows=len(rows), error=str(exc), retry_in_s=self._backoff.wait(stop)
-            )
-            return False
+            return exc
         metrics.CONNECTOR_ROWS_PRODUCED.labels(name).inc(produced)
         metrics.CONNECTOR_BYTES.labels(name).inc(size)
         if newest_ts is not None:
             metrics.CONNECTOR_LAG.labels(name).set(max(time.time() - newest_ts / 1000, 0))
-        return True
+        return Delivered(produced, dead_count, newest_ts)

@@ -1,0 +1,115 @@
+"""What an integrator and an operator run: validate a connector file, read connector status."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from civicbus.demo.generate import generate
+
+from ..helpers import ROOT, connector_file, read_topic, spawn, stop, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def civicbus(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "civicbus", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        cwd=ROOT,
+    )
+
+
+def test_validate_reports_every_problem_at_once(tmp_path: Path, postgres_url: str) -> None:
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS validate_meter"))
+        conn.execute(
+            sa.text("CREATE TABLE validate_meter (id serial PRIMARY KEY, bh text, ds float8, cbsj timestamp)")
+        )
+    good = {
+        "name": "validate-meter",
+        "department": "水务",
+        "system": "抄表系统",
+        "source": {
+            "url": postgres_url,
+            "table": "validate_meter",
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+        "target": {"topic": "t.meter", "schema": "MeterReading", "key": "meter_id"},
+        "mapping": {
+            "meter_id": {"column": "bh"},
+            "utility": {"const": "WATER"},
+            "unit": {"const": "m³"},
+            "reading": {"column": "ds"},
+            "read_at": {"column": "cbsj"},
+        },
+    }
+    bad = yaml.safe_load(yaml.safe_dump(good))
+    bad["mapping"]["meter_id"] = {"column": "biaohao"}
+    bad["mapping"]["colour"] = {"const": "blue"}
+    del bad["mapping"]["unit"]
+    bad["source"]["key_columns"] = ["uuid"]
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    result = civicbus("connectors", "validate", str(path), env={})
+    assert result.returncode == 1
+    out = result.stdout
+    for expected in (
+        "mapping.colour: no such field",
+        "mapping.unit: required",
+        "no column 'biaohao'",
+        "source.key_columns: no column 'uuid'",
+        "mapping.reading: column ds (DOUBLE PRECISION): a binary FLOAT column cannot feed",
+    ):
+        assert expected in out, out
+    missing = yaml.safe_load(yaml.safe_dump(good))
+    missing["source"]["table"] = "no_such_table"
+    path.write_text(yaml.safe_dump(missing, allow_unicode=True), encoding="utf-8")
+    assert "'no_such_table' not found" in civicbus("connectors", "validate", str(path), env={}).stdout
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE validate_meter"))
+    engine.dispose()
+
+
+def test_validate_accepts_the_examples(tmp_path: Path) -> None:
+    generate(f"sqlite:///{tmp_path / 'hukou.db'}", f"sqlite:///{tmp_path / 'minzheng.db'}", 10)
+    files = sorted(str(p) for p in (ROOT / "connectors" / "examples").glob("*.yaml"))
+    result = civicbus("connectors", "validate", *files, env={"CIVICBUS_DEMO_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count(": ok") == len(files)
+
+
+def test_status_shows_each_connector(
+    tmp_path: Path, bus_env: dict[str, str], bootstrap: str, logs: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    h, _ = generate(url, f"sqlite:///{tmp_path / 'm.db'}", 40, subsidy_share=0.0)
+    path, cfg = connector_file(tmp_path, "gongan-hukou.yaml", url)
+    env = {**bus_env, "CIVICBUS_CONNECTOR_STATUS_TOPIC": f"{cfg['name']}-status"}
+    proc = spawn(["connectors", "run", str(path)], env, logs / "c.log")
+    try:
+        read_topic(bootstrap, cfg["target"]["topic"], h)
+
+        def running() -> str | None:
+            out = civicbus("connectors", "status", env=env).stdout
+            line = next((x for x in out.splitlines() if cfg["name"] in x), "")
+            return line if "RUNNING" in line and line.split()[2] == str(h) else None
+
+        line = wait_until(running, 30, "a RUNNING status with every row", interval=1)
+        assert line.split()[5] == "0" and line.split()[6] == "0", line  # no dead letters, no errors
+    finally:
+        assert stop(proc) == 0
+    out = civicbus("connectors", "status", env=env).stdout
+    assert "STOPPED" in next(x for x in out.splitlines() if cfg["name"] in x)
