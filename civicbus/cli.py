@@ -140,15 +140,16 @@ def connectors_status() -> None:
         click.echo("no connector has reported yet")
         return
     click.echo(
-        f"{'connector':<28}{'state':<9}{'rows':>10}{'rate/s':>9}{'lag s':>9}{'dead':>7}"
-        f"{'errors':>8}{'seen s ago':>11}  position"
+        f"{'connector':<28} {'state':<8} {'rows':>10} {'rate/s':>8} {'lag s':>11} {'dead':>6} "
+        f"{'errors':>6} {'seen s ago':>10}  position"
     )
     for s in rows:
         lag = "-" if s.lag_s is None else f"{s.lag_s:.1f}"
         ago = f"{time.time() - s.updated_ms / 1000:.0f}"
+        position = json.dumps(s.position, ensure_ascii=False)[:80]
         click.echo(
-            f"{s.connector:<28}{s.state:<9}{s.rows_produced:>10}{s.rate_rows_s:>9}{lag:>9}"
-            f"{s.dead_letters:>7}{s.errors:>8}{ago:>11}  {json.dumps(s.position, ensure_ascii=False)[:80]}"
+            f"{s.connector:<28} {s.state:<8} {s.rows_produced:>10} {s.rate_rows_s:>8} {lag:>11} "
+            f"{s.dead_letters:>6} {s.errors:>6} {ago:>10}  {position}"
         )
 
 

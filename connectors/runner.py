@@ -1,10 +1,11 @@
 """The poll loop that turns one connector's rows into acknowledged events.
 
-Per batch: read rows after the saved position → map each (bad rows become dead letters) → produce
-key and envelope in the Confluent wire format → wait until the broker acknowledged every record of
-the batch → save the position after the last row. If anything in the batch fails to deliver, the
-position is not saved and the same batch is read again after a backoff: at-least-once, with
-duplicates only from the batch that was not acknowledged.
+Per batch: read rows after the last produced one → map each (bad rows become dead letters) →
+produce key and envelope in the Confluent wire format → read the next batch while the broker
+acknowledges (at most two batches in flight) → once a batch and every batch before it are
+acknowledged, save the position after its last row. If anything fails to deliver, nothing after
+the last saved position counts: the connector re-reads from there after a backoff. At-least-once,
+with duplicates only from the batches that were in flight.
 
 A database or broker outage is waited out with exponential backoff (logged, counted in
 ``civicbus_connector_errors_total``); the loop ends only when ``stop`` is set, after finishing
@@ -35,6 +36,7 @@ from schemas.wire import AvroEncoder, SerializationError
 from .base import Source, SourceRow
 from .config import ConnectorConfig, ConnectorSettings
 from .deadletter import DeadLetters
+from .inflight import InFlight
 from .mapping import Mapper, MappingError
 from .positions import PositionStore
 from .sql.source import SqlSource
@@ -60,12 +62,16 @@ class Backoff:
         self._next = 0.5
 
 
+MAX_BATCHES_IN_FLIGHT = 2
+
+
 @dataclass(frozen=True)
-class Delivered:
-    """What one acknowledged batch carried."""
+class Sent:
+    """What one produced batch carries, counted once the broker acknowledged it."""
 
     produced: int
     dead: int
+    size: int
     newest_ts_ms: int | None
 
 
@@ -85,6 +91,7 @@ class Connector:
         self._envelope = model.envelope(cfg.target.schema_name)
         self._log = log.bind(connector=cfg.name)
         self._backoff = Backoff(settings.max_backoff_s)
+        self._source_block: dict[str, str] | None = None
 
     # --- set-up --------------------------------------------------------------------------------
     def _setup(self, stop: threading.Event) -> tuple[KafkaProducer, AvroEncoder, AvroEncoder]:
@@ -132,10 +139,10 @@ class Connector:
             self.source.close()
             return
         positions = PositionStore(self.settings.bootstrap_servers, self.settings.positions_topic, producer)
-        position = positions.load(name)
+        saved = positions.load(name)
         ensure_topic(self.settings.bootstrap_servers, self.settings.status_topic, compacted=True)
         self._status = StatusReporter(
-            producer, self.settings.status_topic, Status(name, topic=self.cfg.target.topic, position=position)
+            producer, self.settings.status_topic, Status(name, topic=self.cfg.target.topic, position=saved)
         )
         self._status.publish("RUNNING")
         dead = DeadLetters(
@@ -144,45 +151,78 @@ class Connector:
             name,
             {**self.source.describe(), "department": self.cfg.department},
         )
-        self._log.info("connector.started", topic=self.cfg.target.topic, position=position)
+        self._log.info("connector.started", topic=self.cfg.target.topic, position=saved)
         metrics.CONNECTOR_UP.labels(name).set(1)
+        inflight: InFlight[Sent] = InFlight()
+        read_at = saved  # after the last row produced; ``saved`` trails it until acknowledged
         try:
             while not stop.is_set():
                 self._status.tick()
                 started = time.monotonic()
                 try:
-                    rows = self.source.read(position, self.cfg.batch_size)
+                    rows = self.source.read(read_at, self.cfg.batch_size)
                 except sa.exc.DBAPIError as exc:
                     self._retry("source", "source.read_failed", str(exc.orig), stop)
                     continue
                 metrics.CONNECTOR_ROWS_READ.labels(name).inc(len(rows))
                 if rows:
-                    done = self._deliver(producer, rows, key_enc, value_enc, dead)
-                    if isinstance(done, KafkaError):
-                        self._retry("produce", "batch.delivery_failed", str(done), stop)
-                        continue
-                    try:
-                        positions.save(name, rows[-1].position)
-                    except KafkaError as exc:
-                        self._retry("position", "position.save_failed", str(exc), stop)
-                        continue
-                    position = rows[-1].position
-                    self._status.delivered(done.produced, done.dead, position, done.newest_ts_ms)
+                    futures, sent = self._send(producer, rows, key_enc, value_enc, dead)
+                    inflight.add(futures, rows[-1].position, sent)
+                    read_at = rows[-1].position
+                idle = len(rows) < self.cfg.batch_size
+                # keep one batch in flight while the next is read; wait when idle or two are out
+                if idle or len(inflight) >= MAX_BATCHES_IN_FLIGHT:
+                    inflight.wait_oldest(all_of_them=idle)
+                try:
+                    saved = self._settle(inflight, positions, saved)
+                except KafkaError as exc:
+                    read_at = saved
+                    self._retry("produce", "batch.delivery_failed", str(exc), stop)
+                    continue
                 self._backoff.reset()
                 metrics.CONNECTOR_LAST_POLL.labels(name).set(time.time())
                 metrics.CONNECTOR_POLL_SECONDS.labels(name).observe(time.monotonic() - started)
                 cap = self.cfg.source.max_rows_per_s
                 if cap and rows:  # protect the legacy database: never read faster than the cap
                     stop.wait(max(len(rows) / cap - (time.monotonic() - started), 0))
-                if len(rows) < self.cfg.batch_size:
+                if idle:
                     stop.wait(self.cfg.poll_interval_s)
         finally:
             metrics.CONNECTOR_UP.labels(name).set(0)
+            producer.flush(timeout=30)
+            try:
+                saved = self._settle(inflight, positions, saved)
+            except KafkaError as exc:
+                self._log.warning("batch.delivery_failed", error=str(exc), during="stop")
             self._status.publish("STOPPED")
             producer.flush(timeout=30)
             producer.close(timeout=30)
             self.source.close()
-            self._log.info("connector.stopped", position=position)
+            self._log.info("connector.stopped", position=saved)
+
+    def _settle(self, inflight: InFlight[Sent], positions: PositionStore, saved: Any) -> Any:
+        """Save the position of every leading acknowledged batch; returns the saved position.
+
+        Raises KafkaError when a batch failed (or its position could not be saved): the caller
+        re-reads from the returned-before position."""
+        done = inflight.acknowledged()
+        if not done:
+            return saved
+        last = done[-1]
+        try:
+            positions.save(self.cfg.name, last.position)
+        except KafkaError:
+            inflight.clear()
+            raise
+        name = self.cfg.name
+        for batch in done:
+            sent = batch.info
+            metrics.CONNECTOR_ROWS_PRODUCED.labels(name).inc(sent.produced)
+            metrics.CONNECTOR_BYTES.labels(name).inc(sent.size)
+            if sent.newest_ts_ms is not None:
+                metrics.CONNECTOR_LAG.labels(name).set(max(time.time() - sent.newest_ts_ms / 1000, 0))
+            self._status.delivered(sent.produced, sent.dead, batch.position, sent.newest_ts_ms)
+        return last.position
 
     def _retry(self, stage: str, event: str, error: str, stop: threading.Event) -> None:
         """Count and log a failure of ``stage``, then back off before the same batch is retried."""
@@ -192,15 +232,19 @@ class Connector:
 
     def _event(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> dict[str, Any]:
         deleted = row.op == "d"
+        if self._source_block is None:
+            self._source_block = {
+                **self.source.describe(),
+                "department": self.cfg.department,
+                "system": self.cfg.system,
+                "connector": self.cfg.name,
+            }
         return {
             "op": row.op,
             "before": record if deleted else None,
             "after": None if deleted else record,
             "source": {
-                **self.source.describe(),
-                "department": self.cfg.department,
-                "system": self.cfg.system,
-                "connector": self.cfg.name,
+                **self._source_block,
                 "key": json.dumps({k: str(v) for k, v in row.key.items()}, ensure_ascii=False),
                 "position": json.dumps(row.position, ensure_ascii=False),
             },
@@ -209,19 +253,19 @@ class Connector:
             "quality": flags,
         }
 
-    def _deliver(
+    def _send(
         self,
         producer: KafkaProducer,
         rows: list[SourceRow],
         key_enc: AvroEncoder,
         value_enc: AvroEncoder,
         dead: DeadLetters,
-    ) -> Delivered | KafkaError:
-        """Produce one batch and wait for every acknowledgement; the first failure if any."""
-        name = self.cfg.name
+    ) -> tuple[list[FutureRecordMetadata], Sent]:
+        """Produce one batch (events, tombstones, dead letters) without waiting for acks."""
         futures: list[FutureRecordMetadata] = []
         produced = size = dead_count = 0
         newest_ts: int | None = None
+        topic = self.cfg.target.topic
         for row in rows:
             try:
                 record, flags = self.mapper(row.values)
@@ -235,21 +279,11 @@ class Connector:
                 futures.append(dead.send(row.values, row.key, row.position, "(record)", str(exc)))
                 dead_count += 1
                 continue
-            futures.append(producer.send(self.cfg.target.topic, key=key, value=value))
+            futures.append(producer.send(topic, key=key, value=value))
             if row.op == "d" and self.cfg.target.tombstones:
-                futures.append(producer.send(self.cfg.target.topic, key=key, value=None))
+                futures.append(producer.send(topic, key=key, value=None))
             produced += 1
             size += len(key) + len(value)
             if row.source_ts_ms is not None:
                 newest_ts = max(newest_ts or 0, row.source_ts_ms)
-        producer.flush()
-        try:
-            for f in futures:
-                f.get(timeout=0)
-        except KafkaError as exc:
-            return exc
-        metrics.CONNECTOR_ROWS_PRODUCED.labels(name).inc(produced)
-        metrics.CONNECTOR_BYTES.labels(name).inc(size)
-        if newest_ts is not None:
-            metrics.CONNECTOR_LAG.labels(name).set(max(time.time() - newest_ts / 1000, 0))
-        return Delivered(produced, dead_count, newest_ts)
+        return futures, Sent(produced, dead_count, size, newest_ts)

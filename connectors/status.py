@@ -45,6 +45,9 @@ class StatusReporter:
     _window: deque[tuple[float, int]] = field(default_factory=deque)
     _last: float = 0.0
 
+    def __post_init__(self) -> None:
+        self._window.append((time.monotonic(), self.status.rows_produced))
+
     def delivered(self, produced: int, dead: int, position: Any, newest_ts_ms: int | None) -> None:
         now = time.monotonic()
         s = self.status
@@ -54,7 +57,7 @@ class StatusReporter:
         if newest_ts_ms is not None:
             s.lag_s = round(max(time.time() - newest_ts_ms / 1000, 0.0), 3)
         self._window.append((now, s.rows_produced))
-        while self._window and now - self._window[0][0] > 60:
+        while len(self._window) > 1 and now - self._window[0][0] > 60:
             self._window.popleft()
         first_t, first_n = self._window[0]
         s.rate_rows_s = round((s.rows_produced - first_n) / (now - first_t), 1) if now > first_t else 0.0

@@ -46,11 +46,14 @@ class SqlSource(Source):
         self._order = bookmark.order_columns(cfg)
         self._select: sa.Select[Any] | None = None
         self._table: sa.Table | None = None
-        self._budget = _budget(self.describe()["database"], cfg.max_concurrent_queries)
+        self._description = {
+            "database": self._engine.url.render_as_string(hide_password=True),
+            "table": cfg.table,
+        }
+        self._budget = _budget(self._description["database"], cfg.max_concurrent_queries)
 
     def describe(self) -> dict[str, str]:
-        url = self._engine.url
-        return {"database": url.render_as_string(hide_password=True), "table": self._cfg.table}
+        return dict(self._description)
 
     @property
     def engine(self) -> sa.Engine:

@@ -1,0 +1,214 @@
+"""Connector throughput against the producer's ceiling, measured in one run.
+
+    .venv/bin/python -m bench.connector [--rows 1000000] [--stream-rows 100000]
+
+Needs the local broker and registry (``civicbus demo`` or ``civicbus broker start`` +
+``civicbus registry serve``) and PostgreSQL (ops/local/postgres.sh; CIVICBUS_BENCH_POSTGRES_URL).
+
+1. Fills a PostgreSQL table with N household-registration rows (the Resident schema's source).
+2. Runs ``civicbus connectors run`` on it as a separate process and times the catch-up read of
+   all N rows ("snapshot" here: incrementing mode from the start), then the streaming of M rows
+   inserted while it runs; samples the process's peak RSS (VmHWM).
+3. The ceiling: the same client (kafka-python, same producer settings) producing N pre-encoded
+   messages of the connector's average key and value size, with no database and no mapping;
+   and aiokafka (faust's client) doing the same, to see whether the client is the bottleneck.
+Prints rows/s for each and the connector/ceiling ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+import yaml
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from civicbus.demo.generate import HUKOU, hukou_row, person
+
+ROOT = Path(__file__).resolve().parents[1]
+PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 5, "batch_size": 256 * 1024}
+
+
+def fill(pg_url: str, table: str, rows: int, start: int = 0) -> float:
+    """COPY ``rows`` generated rows into ``table``; returns seconds taken."""
+    rng = random.Random(start)
+    cols = [c.name for c in HUKOU.columns if c.name != "RKID"]
+    began = time.monotonic()
+    with psycopg.connect(pg_url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor() as cur:
+            if start == 0:
+                cur.execute(f'DROP TABLE IF EXISTS "{table}"')
+                cur.execute(
+                    f'CREATE TABLE "{table}" ("RKID" bigserial PRIMARY KEY, "GMSFHM" text, '
+                    '"XM" text, "XB" text, "CSRQ" text, "MZ" text, "SSXQ" text, "HJDZ" text, '
+                    '"HH" text, "GXSJ" timestamp NOT NULL)'
+                )
+            buf = io.StringIO()
+            import datetime as dt
+
+            now = dt.datetime(2026, 1, 1)
+            for _ in range(rows):
+                row = hukou_row(person(rng), rng, now)
+                buf.write("\t".join(str(row[c]) for c in cols) + "\n")
+            buf.seek(0)
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            with cur.copy(f'COPY "{table}" ({quoted}) FROM STDIN') as copy:
+                while chunk := buf.read(1 << 20):
+                    copy.write(chunk)
+        conn.commit()
+    return time.monotonic() - began
+
+
+def end_offset(bootstrap: str, topic: str) -> int:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        return sum(consumer.end_offsets(tps).values()) if tps else 0
+    finally:
+        consumer.close()
+
+
+def sizes(bootstrap: str, topic: str, sample: int = 2000) -> tuple[int, int]:
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", consumer_timeout_ms=3000
+    )
+    consumer.assign([TopicPartition(topic, 0)])
+    keys = values = n = 0
+    for rec in consumer:
+        keys += len(rec.key)
+        values += len(rec.value)
+        n += 1
+        if n >= sample:
+            break
+    consumer.close()
+    return keys // max(n, 1), values // max(n, 1)
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def wait_for(bootstrap: str, topic: str, count: int, proc: subprocess.Popen[bytes]) -> float:
+    began = time.monotonic()
+    while end_offset(bootstrap, topic) < count:
+        if proc.poll() is not None:
+            raise SystemExit(f"connector exited with {proc.returncode}")
+        time.sleep(0.2)
+    return time.monotonic() - began
+
+
+def ceiling_kafka_python(bootstrap: str, n: int, key: bytes, value: bytes) -> float:
+    topic = f"bench-ceiling-{uuid.uuid4().hex[:6]}"
+    producer = KafkaProducer(bootstrap_servers=bootstrap, **PRODUCER)
+    began = time.monotonic()
+    for _ in range(n):
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    elapsed = time.monotonic() - began
+    producer.close()
+    return n / elapsed
+
+
+def ceiling_aiokafka(bootstrap: str, n: int, key: bytes, value: bytes) -> float:
+    from aiokafka import AIOKafkaProducer
+
+    async def run() -> float:
+        topic = f"bench-aio-{uuid.uuid4().hex[:6]}"
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+        )
+        await producer.start()
+        began = time.monotonic()
+        batch = []
+        for _ in range(n):
+            batch.append(await producer.send(topic, key=key, value=value))
+            if len(batch) >= 10000:
+                await asyncio.gather(*batch)
+                batch.clear()
+        await asyncio.gather(*batch)
+        elapsed = time.monotonic() - began
+        await producer.stop()
+        return n / elapsed
+
+    return asyncio.run(run())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--stream-rows", type=int, default=100_000)
+    args = parser.parse_args()
+    bootstrap = os.environ.get("CIVICBUS_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    pg_url = os.environ.get(
+        "CIVICBUS_BENCH_POSTGRES_URL", "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus"
+    )
+    table = "bench_resident"
+    print(f"filling {table} with {args.rows:,} rows …", flush=True)
+    print(f"  COPY took {fill(pg_url, table, args.rows):.1f}s", flush=True)
+
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    topic = f"bench.resident.{name}"
+    cfg = yaml.safe_load((ROOT / "connectors/examples/gongan-hukou.yaml").read_text(encoding="utf-8"))
+    cfg.update(name=name, batch_size=5000, poll_interval_s=0.2)
+    cfg["source"] |= {"url": pg_url, "table": table, "mode": "incrementing"}
+    cfg["source"].pop("timestamp_column")
+    cfg["target"] |= {"topic": topic, "partitions": 1}
+    work = Path(tempfile.mkdtemp())
+    (work / "c.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "CIVICBUS_CONNECTOR_METRICS_PORT": "0", "CIVICBUS_LOG_LEVEL": "WARNING"}
+    log = open(work / "c.log", "wb")  # noqa: SIM115 - the child writes it until terminated
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "civicbus", "connectors", "run", str(work / "c.yaml")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        snap = wait_for(bootstrap, topic, args.rows, proc)
+        rss_after_snapshot = peak_rss_mb(proc.pid)
+        fill(pg_url, table, args.stream_rows, start=1)
+        stream = wait_for(bootstrap, topic, args.rows + args.stream_rows, proc)
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    key_size, value_size = sizes(bootstrap, topic)
+    key, value = os.urandom(key_size), os.urandom(value_size)
+    kp = ceiling_kafka_python(bootstrap, args.rows, key, value)
+    aio = ceiling_aiokafka(bootstrap, args.rows, key, value)
+    snap_rate, stream_rate = args.rows / snap, args.stream_rows / stream
+    print(f"\nmessages: key {key_size} B, value {value_size} B (Avro, Confluent framing)")
+    print(f"{'what':<44}{'rows/s':>12}{'vs ceiling':>12}")
+    print(f"{'ceiling: kafka-python, pre-encoded':<44}{kp:>12,.0f}{1:>12.2f}")
+    print(f"{'aiokafka, pre-encoded (same settings)':<44}{aio:>12,.0f}{aio / kp:>12.2f}")
+    print(
+        f"{'connector catch-up, ' + format(args.rows, ',') + ' rows':<44}{snap_rate:>12,.0f}"
+        f"{snap_rate / kp:>12.2f}"
+    )
+    print(
+        f"{'connector streaming, ' + format(args.stream_rows, ',') + ' new rows':<44}{stream_rate:>12,.0f}"
+        f"{stream_rate / kp:>12.2f}"
+    )
+    print(f"connector peak RSS: {rss_after_snapshot:.0f} MB after catch-up, {rss:.0f} MB at the end")
+
+
+if __name__ == "__main__":
+    main()
