@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -153,36 +151,35 @@ def connectors_status() -> None:
         )
 
 
-def _run_until_signal(workers: list[Callable[[threading.Event], None]]) -> None:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    threads = [threading.Thread(target=w, args=(stop,), daemon=True) for w in workers]
-    for t in threads:
-        t.start()
-    while any(t.is_alive() for t in threads):
-        for t in threads:
-            t.join(timeout=0.5)
-        if not stop.is_set() and not all(t.is_alive() for t in threads):
-            stop.set()  # one connector failed: stop the others cleanly, exit non-zero
-            for t in threads:
-                t.join()
-            _fail("a connector stopped with an error; see the log", 1)
-
-
 @connectors.command("run")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--watch",
+    "folder",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="also run every *.yaml in this folder, including files added while running",
+)
 @click.pass_context
-def connectors_run(ctx: click.Context, files: tuple[Path, ...]) -> None:
-    """Run one or many connectors until SIGTERM; position is saved after each acknowledged batch."""
+def connectors_run(ctx: click.Context, files: tuple[Path, ...], folder: Path | None) -> None:
+    """Run connectors until SIGTERM; position is saved after each acknowledged batch."""
     from connectors.config import ConnectorSettings
+    from connectors.supervisor import Supervisor
     from ops import metrics
 
+    if not files and not folder:
+        _fail("give connector files, --watch FOLDER, or both")
     configure(ctx.obj["log_level"], "connectors")
     settings = _settings(ConnectorSettings)
-    built = [_build(p, settings) for p in files]
+    supervisor = Supervisor(settings, lambda p: _build(p, settings))
+    for path in files:
+        supervisor.start(path)
     metrics.serve(settings.metrics_port, settings.metrics_addr)
-    _run_until_signal([c.run for c in built])
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: supervisor.stop.set())
+    if folder:
+        supervisor.watch(folder)
+    elif not supervisor.run_fixed():
+        _fail("a connector stopped with an error; see the log", 1)
 
 
 # --- streams ---------------------------------------------------------------------------------------

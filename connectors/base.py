@@ -11,7 +11,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Op = Literal["c", "u", "d", "r"]
 Position = Any
@@ -30,12 +33,49 @@ class SourceRow:
     source_ts_ms: int | None = None
 
 
+class SourceSettings(BaseModel):
+    """The ``source:`` section every connector type shares; a type's settings model extends it.
+
+    Validated when the connector file loads, with the bad field named (``source.folder: …``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str = Field("sql", description="the source type: an entry point in civicbus.sources")
+    timezone: str = Field("Asia/Shanghai", description="zone of timestamps stored without one")
+    max_rows_per_s: float | None = Field(None, gt=0, description="cap on rows read per second")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
 class Source(ABC):
     """One departmental table (or file, or API) read as an ordered stream of rows.
 
-    Lifecycle: ``setup()`` once (connect, check the table exists: raise with a clear message if
-    not), then ``read()`` repeatedly, then ``close()``. ``read`` is called from one thread.
+    A new connector type is one subclass, registered as an entry point in the group
+    ``civicbus.sources`` (``spreadsheet = "connectors.spreadsheet.source:SpreadsheetSource"``).
+    It names its ``settings_model`` (a :class:`SourceSettings` subclass whose ``type`` is the entry
+    point's name) and is built as ``cls(settings, columns)``, ``columns`` being the source columns
+    the mapping reads. Lifecycle: ``setup()`` once (connect, check the source is shaped as
+    configured: raise ValueError with a clear message if not), then ``read()`` repeatedly, then
+    ``close()``. ``read`` is called from one thread. tests/connector_suite.py is the standard
+    suite every type must pass.
     """
+
+    settings_model: ClassVar[type[SourceSettings]]
+
+    @abstractmethod
+    def __init__(self, settings: Any, columns: list[str]) -> None: ...
 
     @abstractmethod
     def setup(self) -> None:
@@ -45,6 +85,8 @@ class Source(ABC):
     def read(self, after: Position | None, limit: int) -> list[SourceRow]:
         """Up to ``limit`` rows strictly after ``after`` (``None``: from the start), in order.
 
+        Each row's ``position`` resumes after it; a row before the last of a batch may carry a
+        coarser position (resuming there may re-send rows) but never one ahead of itself.
         Returns quickly: an empty list when nothing is new. Raises the driver's error when the
         source is unavailable; the runner backs off and calls again with the same position.
         """

@@ -11,14 +11,12 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,6 +24,8 @@ from pydantic import (
 from pydantic_settings import SettingsConfigDict
 
 from civicbus.settings import BusSettings
+
+from .base import SourceSettings
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -58,58 +58,6 @@ class FieldRule(_Strict):
         return self
 
 
-class SoftDelete(_Strict):
-    """A row whose ``column`` holds one of ``values`` is deleted in the source system's eyes."""
-
-    column: str
-    values: list[str] = Field(min_length=1, description="compared as text: ['1', 'Y', '已删除']")
-
-
-class SourceConfig(_Strict):
-    url: SecretStr = Field(description="SQLAlchemy URL, e.g. sqlite:///x.db or postgresql+psycopg://…")
-    table: str
-    mode: Literal["incrementing", "timestamp", "timestamp+incrementing"] = "incrementing"
-    incrementing_column: str | None = None
-    timestamp_column: str | None = None
-    key_columns: list[str] = Field(min_length=1)
-    timezone: str = Field("Asia/Shanghai", description="zone of timestamps stored without one")
-    settle_s: float = Field(0.0, ge=0, description="timestamp modes: rows newer than now minus this wait")
-    rescan_window: float = Field(
-        0.0,
-        ge=0,
-        description="re-read this far behind the mark for rows committed late: seconds in timestamp "
-        "modes, ids in incrementing mode (0: off)",
-    )
-    soft_delete: SoftDelete | None = None
-    max_rows_per_s: float | None = Field(None, gt=0, description="cap on rows read per second")
-    max_concurrent_queries: int = Field(
-        1, ge=1, description="queries at once against this database from one process"
-    )
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @model_validator(mode="after")
-    def _mode_columns(self) -> SourceConfig:
-        if "incrementing" in self.mode and not self.incrementing_column:
-            raise ValueError(f"mode {self.mode} needs incrementing_column")
-        if "timestamp" in self.mode and not self.timestamp_column:
-            raise ValueError(f"mode {self.mode} needs timestamp_column")
-        if self.settle_s and "timestamp" not in self.mode:
-            raise ValueError("settle_s applies to timestamp modes only; use rescan_window")
-        return self
-
-
 class TargetConfig(_Strict):
     topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
     schema_name: str = Field(alias="schema", description="canonical record name in schemas/avro")
@@ -125,11 +73,21 @@ class ConnectorConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     department: str
     system: str
-    source: SourceConfig
+    source: SourceSettings = Field(description="its ``type`` (default sql) chooses the source class")
     target: TargetConfig
     mapping: dict[str, FieldRule]
     poll_interval_s: float = Field(0.5, gt=0)
     batch_size: int = Field(500, ge=1, le=100_000)
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _typed_source(cls, value: Any) -> Any:
+        """Validate ``source`` with the settings model of its type (an entry point)."""
+        if not isinstance(value, dict):
+            return value
+        from .kinds import source_type
+
+        return source_type(str(value.get("type", "sql"))).settings_model.model_validate(value)
 
     @property
     def dead_letter_topic(self) -> str:

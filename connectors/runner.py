@@ -37,9 +37,9 @@ from .base import Source, SourceRow
 from .config import ConnectorConfig, ConnectorSettings
 from .deadletter import DeadLetters
 from .inflight import InFlight
+from .kinds import source_type
 from .mapping import Mapper, MappingError
 from .positions import PositionStore
-from .sql.source import SqlSource
 from .status import Status, StatusReporter
 
 log = structlog.get_logger(__name__)
@@ -87,7 +87,7 @@ class Connector:
         if cfg.target.key not in {f["name"] for f in entity["fields"]}:
             raise ValueError(f"target.key: {cfg.target.key!r} is not a field of {entity['name']}")
         self.mapper = Mapper(cfg.mapping, entity, cfg.source.zone)
-        self.source = source or SqlSource(cfg.source, self.mapper.columns)
+        self.source = source or source_type(cfg.source.type)(cfg.source, self.mapper.columns)
         self._envelope = model.envelope(cfg.target.schema_name)
         self._log = log.bind(connector=cfg.name)
         self._backoff = Backoff(settings.max_backoff_s)

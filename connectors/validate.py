@@ -19,8 +19,10 @@ import sqlalchemy as sa
 from schemas import model
 
 from .config import ConfigError, ConnectorConfig, FieldRule, load
+from .kinds import source_type
 from .mapping import Mapper
 from .sql import bookmark
+from .sql.settings import SqlSettings
 
 
 def _avro_kind(t: Any) -> str:
@@ -74,29 +76,49 @@ def validate(path: Path) -> list[str]:
         Mapper(cfg.mapping, entity, cfg.source.zone)
     except ValueError as exc:
         problems += str(exc).split("; ")
-    engine = sa.create_engine(cfg.source.url.get_secret_value())
+    if not isinstance(cfg.source, SqlSettings):
+        columns = sorted({r.column for r in cfg.mapping.values() if r.column})
+        return problems + _setup_problems(cfg, columns)
+    return problems + _sql_problems(cfg, cfg.source, fields)
+
+
+def _setup_problems(cfg: ConnectorConfig, columns: list[str]) -> list[str]:
+    """Any other source type validates itself in ``setup()``."""
+    source = source_type(cfg.source.type)(cfg.source, columns)
+    try:
+        source.setup()
+    except ValueError as exc:
+        return [str(exc)]
+    finally:
+        source.close()
+    return []
+
+
+def _sql_problems(cfg: ConnectorConfig, src: SqlSettings, fields: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    engine = sa.create_engine(src.url.get_secret_value())
     database = engine.url.render_as_string(hide_password=True)
     try:
-        table = sa.Table(cfg.source.table, sa.MetaData(), autoload_with=engine)
+        table = sa.Table(src.table, sa.MetaData(), autoload_with=engine)
     except sa.exc.NoSuchTableError:
-        return [*problems, f"source.table: {cfg.source.table!r} not found in {database}"]
+        return [*problems, f"source.table: {src.table!r} not found in {database}"]
     except sa.exc.SQLAlchemyError as exc:
         return [*problems, f"source.url: cannot connect to {database}: {getattr(exc, 'orig', exc)}"]
     finally:
         engine.dispose()
     columns = set(table.c.keys())
     wanted = {
-        "source.key_columns": cfg.source.key_columns,
-        "source ordering": bookmark.order_columns(cfg.source),
-        "source.soft_delete.column": [cfg.source.soft_delete.column] if cfg.source.soft_delete else [],
+        "source.key_columns": src.key_columns,
+        "source ordering": bookmark.order_columns(src),
+        "source.soft_delete.column": [src.soft_delete.column] if src.soft_delete else [],
     }
     for where, names in wanted.items():
-        problems += [f"{where}: no column {n!r} in {cfg.source.table}" for n in names if n not in columns]
+        problems += [f"{where}: no column {n!r} in {src.table}" for n in names if n not in columns]
     for name, rule in cfg.mapping.items():
         if rule.column is None:
             continue
         if rule.column not in columns:
-            problems.append(f"mapping.{name}: no column {rule.column!r} in {cfg.source.table}")
+            problems.append(f"mapping.{name}: no column {rule.column!r} in {src.table}")
         elif name in fields:
             issue = _type_problem(_avro_kind(fields[name]["type"]), _python_type(table.c[rule.column]), rule)
             if issue:

@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import SourceConfig
+from .settings import SqlSettings
 
 
-def order_columns(cfg: SourceConfig) -> list[str]:
+def order_columns(cfg: SqlSettings) -> list[str]:
     if cfg.mode == "incrementing":
         assert cfg.incrementing_column
         return [cfg.incrementing_column]

@@ -24,9 +24,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..base import Position, Source, SourceRow
-from ..config import SourceConfig
 from . import bookmark
 from .bookmark import Bookmark
+from .settings import SqlSettings
 
 _BUDGETS: dict[str, threading.BoundedSemaphore] = {}
 _BUDGETS_LOCK = threading.Lock()
@@ -39,7 +39,9 @@ def _budget(database: str, size: int) -> threading.BoundedSemaphore:
 
 
 class SqlSource(Source):
-    def __init__(self, cfg: SourceConfig, columns: list[str]) -> None:
+    settings_model = SqlSettings
+
+    def __init__(self, cfg: SqlSettings, columns: list[str]) -> None:
         self._cfg = cfg
         self._wanted = columns
         self._engine = sa.create_engine(cfg.url.get_secret_value(), pool_pre_ping=True)

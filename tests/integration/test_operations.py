@@ -86,7 +86,9 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path, postgres_url: st
 def test_validate_accepts_the_examples(tmp_path: Path) -> None:
     generate(f"sqlite:///{tmp_path / 'hukou.db'}", f"sqlite:///{tmp_path / 'minzheng.db'}", 10)
     files = sorted(str(p) for p in (ROOT / "connectors" / "examples").glob("*.yaml"))
-    result = civicbus("connectors", "validate", *files, env={"CIVICBUS_DEMO_DIR": str(tmp_path)})
+    (tmp_path / "drop").mkdir()
+    env = {"CIVICBUS_DEMO_DIR": str(tmp_path), "CIVICBUS_DROP_DIR": str(tmp_path / "drop")}
+    result = civicbus("connectors", "validate", *files, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(": ok") == len(files)
 
@@ -113,3 +115,61 @@ def test_status_shows_each_connector(
         assert stop(proc) == 0
     out = civicbus("connectors", "status", env=env).stdout
     assert "STOPPED" in next(x for x in out.splitlines() if cfg["name"] in x)
+
+
+def test_a_new_postgresql_table_joins_a_running_deployment_with_one_yaml_file(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    bootstrap: str,
+    registry_url: str,
+    logs: Path,
+    postgres_url: str,
+) -> None:
+    from ..helpers import decoder, unique
+
+    deployment = tmp_path / "connectors.d"
+    deployment.mkdir()
+    proc = spawn(["connectors", "run", "--watch", str(deployment)], bus_env, logs / "watch.log")
+    table = unique("jgxx").replace("-", "_")
+    engine = sa.create_engine(postgres_url)
+    try:
+        wait_until(lambda: proc.poll() is None and (logs / "watch.log").exists(), 10, "the watcher")
+        # an invalid file is reported with its problems and stops nothing
+        (deployment / "broken.yaml").write_text("name: Broken\n", encoding="utf-8")
+        wait_until(lambda: "connector.invalid" in (logs / "watch.log").read_text(), 30, "the complaint")
+        assert proc.poll() is None
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE TABLE {table} (id serial PRIMARY KEY, tyshxydm text, jgmc text)"))
+            conn.execute(
+                sa.text(
+                    f"INSERT INTO {table} (tyshxydm, jgmc) VALUES ('91110000600037341L', '某某科技有限公司')"
+                )
+            )
+        topic = unique("civicbus.scjg.entity")
+        new = {
+            "name": unique("scjg"),
+            "department": "市场监管",
+            "system": "企业登记系统",
+            "source": {
+                "url": postgres_url,
+                "table": table,
+                "mode": "incrementing",
+                "incrementing_column": "id",
+                "key_columns": ["id"],
+            },
+            "target": {"topic": topic, "schema": "LegalEntity", "key": "credit_code"},
+            "mapping": {
+                "credit_code": {"column": "tyshxydm", "transform": "uscc"},
+                "name": {"column": "jgmc"},
+                "entity_type": {"const": "91"},
+                "status": {"const": "ACTIVE"},
+            },
+        }
+        (deployment / "scjg.yaml").write_text(yaml.safe_dump(new, allow_unicode=True), encoding="utf-8")
+        record = read_topic(bootstrap, topic, 1, timeout=60)[0]
+        assert decoder(registry_url)(record.value)["after"]["name"] == "某某科技有限公司"
+    finally:
+        assert stop(proc) == 0
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+        engine.dispose()

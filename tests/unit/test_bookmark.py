@@ -1,12 +1,12 @@
 import datetime as dt
 import decimal
 
-from connectors.config import SourceConfig
 from connectors.sql import bookmark
+from connectors.sql.settings import SqlSettings
 
 
-def cfg(**kw: object) -> SourceConfig:
-    return SourceConfig.model_validate({"url": "sqlite://", "table": "t", "key_columns": ["id"], **kw})
+def cfg(**kw: object) -> SqlSettings:
+    return SqlSettings.model_validate({"url": "sqlite://", "table": "t", "key_columns": ["id"], **kw})
 
 
 def test_order_columns_per_mode() -> None:
@@ -28,3 +28,22 @@ def test_typed_values_round_trip_exactly() -> None:
         None,
     ]
     assert bookmark.decode(bookmark.encode(values)) == values
+
+
+def test_bookmark_remembers_only_the_rescan_window_and_round_trips() -> None:
+    def floor(v: int) -> int:
+        return v - 10
+
+    mark = bookmark.Bookmark()
+    for i in (1, 2, 5, 20, 25):
+        mark = mark.advance([i], floor)
+    assert mark.hwm == (25,)
+    assert mark.delivered([20]) and mark.delivered([25])
+    assert not mark.delivered([5]), "5 is below the window of the mark 25 and forgotten"
+    assert not mark.delivered([18]), "18 was never delivered: a late commit to pick up"
+    late = mark.advance([18], floor)
+    assert late.hwm == (25,) and late.delivered([18])
+    again = bookmark.Bookmark.from_json(late.to_json())
+    assert again == late
+    assert bookmark.Bookmark.from_json([{"t": "plain", "v": 7}]).hwm == (7,)
+    assert mark.advance([30], None).recent == frozenset()

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pytest
 
 from civicbus.settings import SettingsError, load
 from connectors.config import ConfigError
 from connectors.config import load as load_connector
+from connectors.sql.settings import SqlSettings
 from schemas.registry.settings import RegistrySettings
 
 from ..helpers import EXAMPLES
@@ -19,8 +22,22 @@ def test_bad_setting_names_the_environment_variable(monkeypatch: pytest.MonkeyPa
 
 def test_example_connectors_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIVICBUS_DEMO_DIR", "/tmp")
-    for path in EXAMPLES.glob("*.yaml"):
-        assert load_connector(path).source.url.get_secret_value().startswith("sqlite:////tmp/")
+    monkeypatch.setenv("CIVICBUS_DROP_DIR", "/tmp/drop")
+    loaded = {path.name: load_connector(path) for path in EXAMPLES.glob("*.yaml")}
+    assert {c.source.type for c in loaded.values()} == {"sql", "spreadsheet"}
+    for cfg in loaded.values():
+        if isinstance(cfg.source, SqlSettings):
+            assert cfg.source.url.get_secret_value().startswith("sqlite:////tmp/")
+
+
+def test_unknown_source_type_names_the_known_ones(tmp_path: Path) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text(
+        "name: x\ndepartment: d\nsystem: s\nsource: {type: ftp}\n"
+        "target: {topic: t, schema: Resident, key: id_number}\nmapping: {}\n"
+    )
+    with pytest.raises(ConfigError, match="unknown source type 'ftp'; known: spreadsheet, sql"):
+        load_connector(bad)
 
 
 def test_connector_file_errors_list_every_problem(tmp_path: pytest.TempPathFactory) -> None:

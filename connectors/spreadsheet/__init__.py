@@ -1,0 +1,1 @@
+"""Community workers' spreadsheets (XLSX ledgers, CSV exports) dropped into a folder."""

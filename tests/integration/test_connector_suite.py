@@ -1,0 +1,129 @@
+"""Every built-in connector type passes the standard suite (tests/connector_suite.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+import yaml
+
+from civicbus.demo.generate import HUKOU, create, hukou_row, person
+
+from .. import connector_suite as suite
+from ..helpers import EXAMPLES, connector_file, unique
+
+pytestmark = pytest.mark.integration
+ROSTER = ["身份证号", "姓名", "性别", "出生日期", "民族", "现住址"]
+
+
+def sql_harness(tmp: Path) -> suite.Harness:
+    url = f"sqlite:///{tmp / 'hukou.db'}"
+    engine = create(url)
+    rng = random.Random(3)
+    path, cfg = connector_file(tmp, "gongan-hukou.yaml", url, batch_size=100)
+
+    def add(n: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(HUKOU.insert(), [hukou_row(person(rng), rng, dt.datetime.now()) for _ in range(n)])
+
+    return suite.Harness(path, cfg, add, lambda e: json.loads(e["source"]["key"])["RKID"])
+
+
+def spreadsheet_harness(tmp: Path) -> suite.Harness:
+    folder = tmp / "drop"
+    folder.mkdir()
+    rng = random.Random(4)
+    cfg = yaml.safe_load((EXAMPLES / "shequ-huamingce.yaml").read_text(encoding="utf-8"))
+    cfg["name"] = unique("roster")
+    cfg["source"]["folder"] = str(folder)
+    cfg["target"]["topic"] = unique("roster")
+    cfg["poll_interval_s"] = 0.2
+    cfg["batch_size"] = 100
+    path = tmp / "roster.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    files = iter(range(1000))
+
+    def add(n: int) -> None:
+        book = openpyxl.Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.append(ROSTER)
+        for _ in range(n):
+            p = person(rng)
+            sheet.append(
+                [
+                    p.id_number,
+                    p.name,
+                    "男" if p.gender == "1" else "女",
+                    dt.datetime.combine(p.birth, dt.time()),
+                    "汉族",
+                    p.address,
+                ]
+            )
+        book.save(folder / f"ledger-{next(files):03d}.xlsx")
+
+    return suite.Harness(path, cfg, add, lambda e: e["source"]["key"])
+
+
+HARNESSES: dict[str, Callable[[Path], suite.Harness]] = {
+    "sql": sql_harness,
+    "spreadsheet": spreadsheet_harness,
+}
+CHECKS = [
+    suite.schema_is_canonical_and_records_keyed,
+    suite.restart_resumes_without_loss_or_repeat,
+    suite.position_only_after_delivery_survives_sigkill,
+]
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("kind", sorted(HARNESSES))
+def test_connector_type_passes_the_standard_suite(
+    kind: str,
+    check: Callable[..., None],
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    bootstrap: str,
+    registry_url: str,
+    logs: Path,
+) -> None:
+    check(HARNESSES[kind](tmp_path), bus_env, bootstrap, registry_url, logs)
+
+
+def test_spreadsheet_bad_row_dead_letters_with_file_and_row(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    bootstrap: str,
+    logs: Path,
+    registry_url: str,
+) -> None:
+    from ..helpers import read_topic, spawn, stop
+
+    h = spreadsheet_harness(tmp_path)
+    (Path(h.cfg["source"]["folder"]) / "manual.csv").write_bytes(
+        (
+            "\ufeff" + ",".join(ROSTER) + "\n11010519491231002X,王芳,女,1949-12-31,汉,朝阳区\n"
+            "110105194912310021,李四,男,1949/12/31,汉,朝阳区\n"
+            "11010519491231002X,王芳,女,1949年12月31日,火星族,朝阳区\n"
+        ).encode("utf-8")
+    )
+    proc = spawn(["connectors", "run", str(h.path)], bus_env, logs / "c.log")
+    try:
+        good = read_topic(bootstrap, h.cfg["target"]["topic"], 2)
+        dead = read_topic(bootstrap, f"civicbus.deadletter.{h.cfg['name']}", 1)
+    finally:
+        stop(proc)
+    letter: dict[str, Any] = json.loads(dead[0].value)
+    assert letter["key"] == {"__file__": "manual.csv", "__row__": "3"}
+    assert letter["field"] == "id_number" and "check character" in letter["reason"]
+    from ..helpers import decoder
+
+    flagged = decoder(registry_url)(good[-1].value)
+    assert flagged["after"]["ethnicity_code"] is None
+    assert flagged["quality"] == ["ethnicity_code: unknown ethnicity '火星族'"]
