@@ -23,6 +23,7 @@ from .kinds import source_type
 from .mapping import Mapper
 from .sql import bookmark
 from .sql.settings import SqlSettings
+from .sql.source import SqlSource
 
 
 def _avro_kind(t: Any) -> str:
@@ -33,11 +34,12 @@ def _avro_kind(t: Any) -> str:
     return str(t)
 
 
-def _python_type(column: sa.Column[Any]) -> type | None:
+def _python_type(column: Any) -> type | None:
     try:
-        return column.type.python_type
+        found = column.type.python_type
     except NotImplementedError:
         return None
+    return found if isinstance(found, type) else None
 
 
 def _type_problem(kind: str, col_type: type | None, rule: FieldRule) -> str | None:
@@ -96,16 +98,16 @@ def _setup_problems(cfg: ConnectorConfig, columns: list[str]) -> list[str]:
 
 def _sql_problems(cfg: ConnectorConfig, src: SqlSettings, fields: dict[str, Any]) -> list[str]:
     problems: list[str] = []
-    engine = sa.create_engine(src.url.get_secret_value())
-    database = engine.url.render_as_string(hide_password=True)
+    source = SqlSource(src, [])
     try:
-        table = sa.Table(src.table, sa.MetaData(), autoload_with=engine)
-    except sa.exc.NoSuchTableError:
-        return [*problems, f"source.table: {src.table!r} not found in {database}"]
+        table = source.relation()
+    except ValueError as exc:
+        return [f"source: {exc}"]
     except sa.exc.SQLAlchemyError as exc:
-        return [*problems, f"source.url: cannot connect to {database}: {getattr(exc, 'orig', exc)}"]
+        database = source.describe()["database"]
+        return [f"source.url: cannot connect to {database}: {getattr(exc, 'orig', exc)}"]
     finally:
-        engine.dispose()
+        source.close()
     columns = set(table.c.keys())
     wanted = {
         "source.key_columns": src.key_columns,
@@ -113,12 +115,12 @@ def _sql_problems(cfg: ConnectorConfig, src: SqlSettings, fields: dict[str, Any]
         "source.soft_delete.column": [src.soft_delete.column] if src.soft_delete else [],
     }
     for where, names in wanted.items():
-        problems += [f"{where}: no column {n!r} in {src.table}" for n in names if n not in columns]
+        problems += [f"{where}: no column {n!r} in {src.relation}" for n in names if n not in columns]
     for name, rule in cfg.mapping.items():
         if rule.column is None:
             continue
         if rule.column not in columns:
-            problems.append(f"mapping.{name}: no column {rule.column!r} in {src.table}")
+            problems.append(f"mapping.{name}: no column {rule.column!r} in {src.relation}")
         elif name in fields:
             issue = _type_problem(_avro_kind(fields[name]["type"]), _python_type(table.c[rule.column]), rule)
             if issue:

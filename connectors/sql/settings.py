@@ -21,9 +21,17 @@ class SoftDelete(BaseModel):
 class SqlSettings(SourceSettings):
     """``source:`` of a SQL connector (``type: sql``, the default)."""
 
+    @property
+    def relation(self) -> str:
+        """What events and messages call the source: the table, or ``query``."""
+        return self.table or "query"
+
     type: Literal["sql"] = "sql"
     url: SecretStr = Field(description="SQLAlchemy URL, e.g. sqlite:///x.db or postgresql+psycopg://…")
-    table: str
+    table: str | None = Field(None, description="the table to read; or give a query")
+    query: str | None = Field(
+        None, description="a read-only SELECT whose result is read like a table (joins, filters)"
+    )
     mode: Literal["incrementing", "timestamp", "timestamp+incrementing"] = "incrementing"
     incrementing_column: str | None = None
     timestamp_column: str | None = None
@@ -42,6 +50,8 @@ class SqlSettings(SourceSettings):
 
     @model_validator(mode="after")
     def _mode_columns(self) -> SqlSettings:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' or 'query'")
         if "incrementing" in self.mode and not self.incrementing_column:
             raise ValueError(f"mode {self.mode} needs incrementing_column")
         if "timestamp" in self.mode and not self.timestamp_column:

@@ -32,6 +32,32 @@ _BUDGETS: dict[str, threading.BoundedSemaphore] = {}
 _BUDGETS_LOCK = threading.Lock()
 
 
+_READ_ONLY = {
+    "postgresql": "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+    "mysql": "SET SESSION TRANSACTION READ ONLY",
+    "mariadb": "SET SESSION TRANSACTION READ ONLY",
+    "sqlite": "PRAGMA query_only = ON",
+}
+
+
+def read_only_engine(url: str) -> sa.Engine:
+    """An engine whose every session is read-only in the database itself: a connector, or a
+    mistaken custom query, cannot change a legacy system's data."""
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    statement = _READ_ONLY.get(engine.dialect.name)
+    if statement is None:
+        raise ValueError(f"no read-only session for dialect {engine.dialect.name!r}")
+
+    @sa.event.listens_for(engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute(statement)
+        cursor.close()
+        dbapi_connection.commit()  # SET in PostgreSQL is transactional: keep it
+
+    return engine
+
+
 def _budget(database: str, size: int) -> threading.BoundedSemaphore:
     """The process-wide query budget of one database (the first connector's size wins)."""
     with _BUDGETS_LOCK:
@@ -44,13 +70,13 @@ class SqlSource(Source):
     def __init__(self, cfg: SqlSettings, columns: list[str]) -> None:
         self._cfg = cfg
         self._wanted = columns
-        self._engine = sa.create_engine(cfg.url.get_secret_value(), pool_pre_ping=True)
+        self._engine = read_only_engine(cfg.url.get_secret_value())
         self._order = bookmark.order_columns(cfg)
         self._select: sa.Select[Any] | None = None
-        self._table: sa.Table | None = None
+        self._table: sa.FromClause | None = None
         self._description = {
             "database": self._engine.url.render_as_string(hide_password=True),
-            "table": cfg.table,
+            "table": cfg.relation,
         }
         self._budget = _budget(self._description["database"], cfg.max_concurrent_queries)
 
@@ -62,22 +88,38 @@ class SqlSource(Source):
         return self._engine
 
     def setup(self) -> None:
-        try:
-            with self._query():
-                table = sa.Table(self._cfg.table, sa.MetaData(), autoload_with=self._engine)
-        except sa.exc.NoSuchTableError:
-            raise ValueError(
-                f"table {self._cfg.table!r} not found in {self.describe()['database']}"
-            ) from None
         soft = [self._cfg.soft_delete.column] if self._cfg.soft_delete else []
         needed = set(self._wanted) | set(self._order) | set(self._cfg.key_columns) | set(soft)
-        missing = sorted(needed - set(table.c.keys()))
+        with self._query():
+            relation = self.relation()
+        missing = sorted(needed - set(relation.c.keys()))
         if missing:
-            raise ValueError(f"table {self._cfg.table!r} has no column(s) {missing}")
-        cols = [table.c[c] for c in sorted(needed)]
-        order = [table.c[c] for c in self._order]
-        self._table = table
-        self._select = sa.select(*cols).order_by(*order)
+            raise ValueError(f"{self._cfg.relation!r} has no column(s) {missing}")
+        cols = [relation.c[c] for c in sorted(needed)]
+        self._table = relation
+        self._select = sa.select(*cols).order_by(*[relation.c[c] for c in self._order])
+
+    def relation(self) -> sa.FromClause:
+        """The table (reflected) or the query (as a subquery); ValueError if neither is there."""
+        return self._reflect() if self._cfg.table else self._wrap(self._cfg.query or "")
+
+    def _reflect(self) -> sa.Table:
+        try:
+            return sa.Table(self._cfg.relation, sa.MetaData(), autoload_with=self._engine)
+        except sa.exc.NoSuchTableError:
+            raise ValueError(
+                f"table {self._cfg.table!r} not found in {self._description['database']}"
+            ) from None
+
+    def _wrap(self, query: str) -> sa.Subquery:
+        """The query as a subquery; its columns are what it returns."""
+        with self._engine.connect() as conn:
+            try:
+                probe = conn.execute(sa.text(f"SELECT * FROM ({query}) AS probe LIMIT 0"))
+            except sa.exc.DBAPIError as exc:
+                raise ValueError(f"source.query does not run: {exc.orig}") from None
+            names = list(probe.keys())
+        return sa.text(query).columns(*[sa.column(n) for n in names]).subquery("q")
 
     @contextmanager
     def _query(self) -> Iterator[None]:

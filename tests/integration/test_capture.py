@@ -434,3 +434,89 @@ def test_broker_outage_mid_run_is_waited_out(
         stop(proc)
         broker.stop(own)
         engine.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
+def test_every_source_session_is_read_only_in_the_database(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from connectors.sql.source import read_only_engine
+
+    url = {"sqlite": f"sqlite:///{tmp_path / 'x.db'}"}.get(kind) or str(
+        request.getfixturevalue("postgres_url" if kind == "postgresql" else "mariadb_url")
+    )
+    table = unique("ro").replace("-", "_")
+    writer = sa.create_engine(url)
+    with writer.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY)"))
+    reader = read_only_engine(url)
+    try:
+        with reader.connect() as conn:
+            assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 0
+        with pytest.raises(sa.exc.DBAPIError) as err, reader.begin() as conn:
+            conn.execute(sa.text(f"INSERT INTO {table} (id) VALUES (1)"))
+        assert "read" in str(err.value.orig).lower()
+    finally:
+        reader.dispose()
+        with writer.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+        writer.dispose()
+
+
+def test_a_custom_read_only_query_is_captured_like_a_table(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    postgres_url: str,
+) -> None:
+    reg, state = unique("djxx").replace("-", "_"), unique("zt").replace("-", "_")
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                f"CREATE TABLE {reg} (id serial PRIMARY KEY, code text, mc text, "
+                "gxsj timestamp NOT NULL DEFAULT now())"
+            )
+        )
+        conn.execute(sa.text(f"CREATE TABLE {state} (reg_id int, zt text)"))
+        for i, (name, status) in enumerate([("甲公司", "存续"), ("乙公司", "注销"), ("丙公司", "存续")], 1):
+            conn.execute(
+                sa.text(f"INSERT INTO {reg} (code, mc) VALUES (:c, :m)"), {"c": credit_code(i), "m": name}
+            )
+            conn.execute(sa.text(f"INSERT INTO {state} VALUES (:i, :z)"), {"i": i, "z": status})
+    query = (
+        f"SELECT r.id, r.code, r.mc, s.zt, r.gxsj FROM {reg} r JOIN {state} s ON s.reg_id = r.id "
+        "WHERE s.zt <> '注销'"
+    )
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": postgres_url,
+            "query": query,
+            "mode": "timestamp+incrementing",
+            "timestamp_column": "gxsj",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+    )
+    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "q.log")
+    try:
+        records = read_topic(bootstrap, cfg["target"]["topic"], 2, timeout=60, settle=1.0)
+        events = [decoder(registry_url)(r.value) for r in records]
+        assert sorted(e["after"]["name"] for e in events) == ["丙公司", "甲公司"]
+        assert events[0]["source"]["table"] == "query"
+    finally:
+        stop(proc)
+    bad = yaml.safe_load(path.read_text(encoding="utf-8"))
+    bad["source"]["query"] = "SELECT nothing FROM nowhere"
+    path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
+    from connectors.validate import validate
+
+    assert any("source.query does not run" in p for p in validate(path))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP TABLE {reg}; DROP TABLE {state}"))
+    engine.dispose()
