@@ -95,5 +95,9 @@ class Source(ABC):
     def describe(self) -> dict[str, str]:
         """``database`` (without credentials) and ``table`` for the event's ``source`` block."""
 
+    def progress(self) -> tuple[int, int] | None:
+        """(rows done, rows in all) while a bounded pass such as a snapshot runs; None otherwise."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -40,6 +40,7 @@ from .inflight import InFlight
 from .kinds import source_type
 from .mapping import Mapper, MappingError
 from .positions import PositionStore
+from .progress import Progress
 from .status import Status, StatusReporter
 
 log = structlog.get_logger(__name__)
@@ -154,6 +155,7 @@ class Connector:
         self._log.info("connector.started", topic=self.cfg.target.topic, position=saved)
         metrics.CONNECTOR_UP.labels(name).set(1)
         inflight: InFlight[Sent] = InFlight()
+        progress = Progress(name)
         read_at = saved  # after the last row produced; ``saved`` trails it until acknowledged
         try:
             while not stop.is_set():
@@ -165,6 +167,7 @@ class Connector:
                     self._retry("source", "source.read_failed", str(exc.orig), stop)
                     continue
                 metrics.CONNECTOR_ROWS_READ.labels(name).inc(len(rows))
+                progress.update(self.source.progress())
                 if rows:
                     futures, sent = self._send(producer, rows, key_enc, value_enc, dead)
                     inflight.add(futures, rows[-1].position, sent)

@@ -44,6 +44,16 @@ CONNECTOR_LAG = Gauge(
     "Now minus the newest source timestamp delivered (timestamp modes)",
     ["connector"],
 )
+CONNECTOR_SNAPSHOT_ROWS = Gauge(
+    "civicbus_connector_snapshot_rows",
+    "Rows read so far by a running snapshot",
+    ["connector"],
+)
+CONNECTOR_SNAPSHOT_TOTAL = Gauge(
+    "civicbus_connector_snapshot_total_rows",
+    "Rows in the table when its snapshot started",
+    ["connector"],
+)
 CONNECTOR_POLL_SECONDS = Histogram(
     "civicbus_connector_poll_duration_seconds",
     "Time of one poll: query, map, produce and acknowledge",

@@ -4,7 +4,8 @@ The ordering is total, so "strictly after the bookmark" never repeats a row and 
 - incrementing: (incrementing_column)
 - timestamp: (timestamp_column, *key_columns) — the key breaks ties, so many rows sharing one
   timestamp are never lost across a restart (a known failure of timestamp-only JDBC capture);
-- timestamp+incrementing: (timestamp_column, incrementing_column).
+- timestamp+incrementing: (timestamp_column, incrementing_column);
+- snapshot (and the initial snapshot of the other modes): the key columns, using the primary key.
 A bookmark is a JSON list with typed values, so dates, decimals and bytes round-trip exactly.
 """
 
@@ -23,6 +24,8 @@ from .settings import SqlSettings
 
 
 def order_columns(cfg: SqlSettings) -> list[str]:
+    if cfg.mode == "snapshot":
+        return list(cfg.key_columns)
     if cfg.mode == "incrementing":
         assert cfg.incrementing_column
         return [cfg.incrementing_column]

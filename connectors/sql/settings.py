@@ -32,7 +32,10 @@ class SqlSettings(SourceSettings):
     query: str | None = Field(
         None, description="a read-only SELECT whose result is read like a table (joins, filters)"
     )
-    mode: Literal["incrementing", "timestamp", "timestamp+incrementing"] = "incrementing"
+    mode: Literal["snapshot", "incrementing", "timestamp", "timestamp+incrementing"] = "incrementing"
+    initial_snapshot: bool = Field(
+        False, description="streaming modes: first read the whole table in key order, then stream"
+    )
     incrementing_column: str | None = None
     timestamp_column: str | None = None
     key_columns: list[str] = Field(min_length=1)
@@ -52,6 +55,8 @@ class SqlSettings(SourceSettings):
     def _mode_columns(self) -> SqlSettings:
         if (self.table is None) == (self.query is None):
             raise ValueError("give exactly one of 'table' or 'query'")
+        if self.mode == "snapshot" and self.initial_snapshot:
+            raise ValueError("initial_snapshot applies to the streaming modes; mode snapshot is one")
         if "incrementing" in self.mode and not self.incrementing_column:
             raise ValueError(f"mode {self.mode} needs incrementing_column")
         if "timestamp" in self.mode and not self.timestamp_column:

@@ -74,6 +74,10 @@ class SqlSource(Source):
         self._order = bookmark.order_columns(cfg)
         self._select: sa.Select[Any] | None = None
         self._table: sa.FromClause | None = None
+        self._columns: list[Any] | None = None
+        self._progress: tuple[int, int] | None = None
+        # the snapshot's stream starts at the greatest row in the streaming mode's own order
+        self._stream_order = self._order if cfg.mode == "snapshot" else bookmark.order_columns(cfg)
         self._description = {
             "database": self._engine.url.render_as_string(hide_password=True),
             "table": cfg.relation,
@@ -95,9 +99,9 @@ class SqlSource(Source):
         missing = sorted(needed - set(relation.c.keys()))
         if missing:
             raise ValueError(f"{self._cfg.relation!r} has no column(s) {missing}")
-        cols = [relation.c[c] for c in sorted(needed)]
+        self._columns = [relation.c[c] for c in sorted(needed)]
         self._table = relation
-        self._select = sa.select(*cols).order_by(*[relation.c[c] for c in self._order])
+        self._select = sa.select(*self._columns).order_by(*[relation.c[c] for c in self._order])
 
     def relation(self) -> sa.FromClause:
         """The table (reflected) or the query (as a subquery); ValueError if neither is there."""
@@ -152,8 +156,69 @@ class SqlSource(Source):
         now = dt.datetime.now(self._cfg.zone) - dt.timedelta(seconds=self._cfg.settle_s)
         return now.replace(tzinfo=None)
 
+    # --- snapshot ------------------------------------------------------------------------------
+    def _snapshot_start(self) -> dict[str, Any]:
+        """State of a new snapshot: row count, and (streaming modes) where the stream will start."""
+        assert self._table is not None
+        order = [self._table.c[c] for c in self._stream_order]
+        with self._query(), self._engine.connect() as conn:
+            total = int(conn.execute(sa.select(sa.func.count()).select_from(self._table)).scalar() or 0)
+            mark = None
+            if self._cfg.mode != "snapshot":
+                top = conn.execute(sa.select(*order).order_by(*[c.desc() for c in order]).limit(1)).first()
+                mark = bookmark.encode(list(top)) if top else None
+        return {"key": None, "rows": 0, "total": total, "mark": mark}
+
+    def _after_snapshot(self, snap: dict[str, Any]) -> dict[str, Any]:
+        if self._cfg.mode == "snapshot":
+            return {"snapshot_done": snap["rows"]}
+        hwm = tuple(bookmark.decode(snap["mark"])) if snap["mark"] else None
+        return Bookmark(hwm).to_json()
+
+    def _snapshot_read(self, snap: dict[str, Any], limit: int) -> list[SourceRow]:
+        """The next chunk by key. Rows changed meanwhile are read again by the stream, whose mark
+        was taken before the snapshot began (at-least-once)."""
+        assert self._table is not None and self._columns is not None
+        keys = [self._table.c[c] for c in self._cfg.key_columns]
+        stmt = sa.select(*self._columns).order_by(*keys).limit(limit)
+        if snap["key"] is not None:
+            stmt = stmt.where(sa.tuple_(*keys) > sa.tuple_(*bookmark.decode(snap["key"])))
+        with self._query(), self._engine.connect() as conn:
+            found = [dict(r) for r in conn.execute(stmt).mappings()]
+        out = []
+        done = snap["rows"]
+        for r in found:
+            done += 1
+            state = {**snap, "key": bookmark.encode([r[c] for c in self._cfg.key_columns]), "rows": done}
+            out.append(self._row(r, {"snapshot": state}))
+        self._progress = (done, max(snap["total"], done))
+        if out and len(found) < limit:  # the last chunk: its last row carries the stream's start
+            last = out[-1]
+            out[-1] = SourceRow(
+                values=last.values,
+                key=last.key,
+                source_ts_ms=last.source_ts_ms,
+                position=self._after_snapshot({**snap, "rows": done}),
+            )
+            self._progress = (done, done)  # complete; cleared when streaming begins
+        return out
+
+    def progress(self) -> tuple[int, int] | None:
+        return self._progress
+
+    # --- reading ---------------------------------------------------------------------------------
     def read(self, after: Position | None, limit: int) -> list[SourceRow]:
         assert self._select is not None and self._table is not None, "setup() first"
+        if after is None and (self._cfg.mode == "snapshot" or self._cfg.initial_snapshot):
+            after = {"snapshot": self._snapshot_start()}
+        if isinstance(after, dict) and "snapshot" in after:
+            rows = self._snapshot_read(after["snapshot"], limit)
+            if rows:
+                return rows
+            after = self._after_snapshot(after["snapshot"])  # finished exactly at a chunk's end
+        if self._cfg.mode == "snapshot":
+            return []
+        self._progress = None
         mark = Bookmark.from_json(after)
         order = [self._table.c[c] for c in self._order]
         floor = self._floor()
@@ -181,26 +246,25 @@ class SqlSource(Source):
     def _rows(
         self, found: list[dict[str, Any]], mark: Bookmark, floor: Callable[[Any], Any] | None
     ) -> list[SourceRow]:
-        soft = self._cfg.soft_delete
-        ts_col = self._cfg.timestamp_column
         out = []
         for i, r in enumerate(found):
             mark = mark.advance([r[c] for c in self._order], floor)
             assert mark.hwm is not None
             # only the batch's last row carries the re-scan memory: earlier positions are bare
             # marks, coarser (a resume there may re-send) but never ahead of delivery
-            position = mark.to_json() if i == len(found) - 1 else bookmark.encode(mark.hwm)
-            deleted = soft is not None and str(r[soft.column]) in soft.values
-            out.append(
-                SourceRow(
-                    values=r,
-                    key={k: r[k] for k in self._cfg.key_columns},
-                    position=position,
-                    op="d" if deleted else "r",
-                    source_ts_ms=self._epoch_ms(r[ts_col]) if ts_col else None,
-                )
-            )
+            out.append(self._row(r, mark.to_json() if i == len(found) - 1 else bookmark.encode(mark.hwm)))
         return out
+
+    def _row(self, r: dict[str, Any], position: Position) -> SourceRow:
+        soft = self._cfg.soft_delete
+        ts_col = self._cfg.timestamp_column
+        return SourceRow(
+            values=r,
+            key={k: r[k] for k in self._cfg.key_columns},
+            position=position,
+            op="d" if soft is not None and str(r[soft.column]) in soft.values else "r",
+            source_ts_ms=self._epoch_ms(r[ts_col]) if ts_col else None,
+        )
 
     def _epoch_ms(self, ts: Any) -> int | None:
         """A source timestamp in epoch ms; one stored without a zone is in the source's zone."""

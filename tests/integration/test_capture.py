@@ -520,3 +520,119 @@ def test_a_custom_read_only_query_is_captured_like_a_table(
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP TABLE {reg}; DROP TABLE {state}"))
     engine.dispose()
+
+
+def test_snapshot_by_key_resumes_after_sigkill_and_reports_progress(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    postgres_url: str,
+) -> None:
+    import requests
+
+    from ..helpers import free_port
+
+    engine = sa.create_engine(postgres_url)
+    table = entities(unique("snap").replace("-", "_"))
+    table.create(engine)
+    with engine.begin() as conn:  # no timestamps in order: a snapshot needs only the key
+        conn.execute(table.insert(), [{"code": credit_code(i), "mc": f"单位{i}"} for i in range(1, 2501)])
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": postgres_url,
+            "table": str(table.name),
+            "mode": "snapshot",
+            "key_columns": ["id"],
+            "max_rows_per_s": 1500,
+        },
+        batch_size=200,
+    )
+    topic = cfg["target"]["topic"]
+    try:
+        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "s1.log")
+        try:
+            read_topic(bootstrap, topic, 600, timeout=60)
+        finally:
+            stop(proc, signal.SIGKILL)
+        port = free_port()
+        proc = spawn(
+            ["connectors", "run", str(path)],
+            {**bus_env, "CIVICBUS_CONNECTOR_METRICS_PORT": str(port)},
+            logs / "s2.log",
+        )
+        try:
+            records = read_topic(bootstrap, topic, 2500, timeout=90, settle=1.5)
+
+            def gauges() -> dict[str, float] | None:
+                text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+                found = {
+                    line.split("{")[0]: float(line.split()[-1])
+                    for line in text.splitlines()
+                    if line.startswith("civicbus_connector_snapshot")
+                }
+                return found if found.get("civicbus_connector_snapshot_rows") == 2500 else None
+
+            seen = wait_until(gauges, 10, "the snapshot gauges")
+            assert seen["civicbus_connector_snapshot_total_rows"] == 2500
+        finally:
+            stop(proc)
+        ids = [json.loads(decoder(registry_url)(r.value)["source"]["key"])["id"] for r in records]
+        assert set(ids) == {str(i) for i in range(1, 2501)}
+        assert len(ids) - 2500 <= 2 * 200, "duplicates beyond the batches in flight"
+    finally:
+        table.drop(engine)
+        engine.dispose()
+
+
+def test_initial_snapshot_then_streaming_picks_up_changes_made_after_it(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    mariadb_url: str,
+) -> None:
+    engine = sa.create_engine(mariadb_url)
+    table = entities(unique("initsnap").replace("-", "_"))
+    table.create(engine)
+    t0 = dt.datetime(2026, 1, 1, 8)
+    with engine.begin() as conn:
+        conn.execute(
+            table.insert(), [{"code": credit_code(i), "mc": f"单位{i}", "gxsj": t0} for i in range(1, 51)]
+        )
+    path, cfg = write_connector(
+        tmp_path,
+        mapping=ENTITY_MAPPING,
+        target={"schema": "LegalEntity", "key": "credit_code"},
+        source={
+            "url": mariadb_url,
+            "table": str(table.name),
+            "mode": "timestamp",
+            "timestamp_column": "gxsj",
+            "key_columns": ["id"],
+            "initial_snapshot": True,
+            "timezone": "UTC",
+        },
+        batch_size=20,
+    )
+    topic = cfg["target"]["topic"]
+    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "i.log")
+    try:
+        read_topic(bootstrap, topic, 50, timeout=60)
+        with engine.begin() as conn:
+            conn.execute(table.update().where(table.c.id == 7).values(zt="吊销", gxsj=t0 + dt.timedelta(1)))
+            conn.execute(table.insert().values(code=credit_code(51), mc="新单位", gxsj=t0 + dt.timedelta(1)))
+        records = read_topic(bootstrap, topic, 52, timeout=60, settle=1.5)
+        after = [decoder(registry_url)(r.value)["after"] for r in records]
+        assert len(records) == 52  # 50 from the snapshot, then the update and the insert, once each
+        assert after[-2]["credit_code"] == credit_code(7) and after[-2]["status"] == "REVOKED"
+        assert after[-1]["name"] == "新单位"
+    finally:
+        stop(proc)
+        table.drop(engine)
+        engine.dispose()
