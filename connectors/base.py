@@ -9,7 +9,7 @@ re-reads at most the last unacknowledged batch and never skips a row.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -44,6 +44,9 @@ class SourceSettings(BaseModel):
     type: str = Field("sql", description="the source type: an entry point in civicbus.sources")
     timezone: str = Field("Asia/Shanghai", description="zone of timestamps stored without one")
     max_rows_per_s: float | None = Field(None, gt=0, description="cap on rows read per second")
+    reconcile_interval_s: float | None = Field(
+        None, gt=0, description="find hard deletes this often by comparing keys (needs Source.keys)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -94,6 +97,10 @@ class Source(ABC):
     @abstractmethod
     def describe(self) -> dict[str, str]:
         """``database`` (without credentials) and ``table`` for the event's ``source`` block."""
+
+    def keys(self) -> Iterator[Mapping[str, Any]]:
+        """Every key the source holds now, for finding hard deletes; optional."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
 
     def progress(self) -> tuple[int, int] | None:
         """(rows done, rows in all) while a bounded pass such as a snapshot runs; None otherwise."""

@@ -31,7 +31,7 @@ from ops import metrics
 from schemas import model
 from schemas.registry.client import RegistryClient
 from schemas.registry.errors import RegistryError
-from schemas.wire import AvroEncoder, SerializationError
+from schemas.wire import AvroDecoder, AvroEncoder, SerializationError
 
 from .base import Source, SourceRow
 from .config import ConnectorConfig, ConnectorSettings
@@ -41,6 +41,7 @@ from .kinds import source_type
 from .mapping import Mapper, MappingError
 from .positions import PositionStore
 from .progress import Progress
+from .reconcile import Reconciler, source_key
 from .status import Status, StatusReporter
 
 log = structlog.get_logger(__name__)
@@ -93,6 +94,7 @@ class Connector:
         self._log = log.bind(connector=cfg.name)
         self._backoff = Backoff(settings.max_backoff_s)
         self._source_block: dict[str, str] | None = None
+        self._reconciler: Reconciler | None = None
 
     # --- set-up --------------------------------------------------------------------------------
     def _setup(self, stop: threading.Event) -> tuple[KafkaProducer, AvroEncoder, AvroEncoder]:
@@ -112,6 +114,7 @@ class Connector:
         ensure_topic(bootstrap, self.cfg.target.topic, self.cfg.target.partitions, stop=stop)
         ensure_topic(bootstrap, self.cfg.dead_letter_topic, 1, stop=stop)
         registry = RegistryClient(self.settings.registry_url)
+        self._decode = AvroDecoder(registry)
         key_enc = AvroEncoder(registry, f"{self.cfg.target.topic}-key", model.KEY_SCHEMA)
         value_enc = AvroEncoder(registry, f"{self.cfg.target.topic}-value", self._envelope)
         while not stop.is_set():
@@ -146,6 +149,12 @@ class Connector:
             producer, self.settings.status_topic, Status(name, topic=self.cfg.target.topic, position=saved)
         )
         self._status.publish("RUNNING")
+        interval = self.cfg.source.reconcile_interval_s
+        self._reconciler = (
+            Reconciler(self.settings.bootstrap_servers, f"civicbus.connector-keys.{name}", producer, interval)
+            if interval
+            else None
+        )
         dead = DeadLetters(
             producer,
             self.cfg.dead_letter_topic,
@@ -182,6 +191,8 @@ class Connector:
                     read_at = saved
                     self._retry("produce", "batch.delivery_failed", str(exc), stop)
                     continue
+                if self._reconciler is not None and not len(inflight) and self._reconciler.due():
+                    self._reconcile(producer, key_enc, value_enc, stop)
                 self._backoff.reset()
                 metrics.CONNECTOR_LAST_POLL.labels(name).set(time.time())
                 metrics.CONNECTOR_POLL_SECONDS.labels(name).observe(time.monotonic() - started)
@@ -226,6 +237,37 @@ class Connector:
                 metrics.CONNECTOR_LAG.labels(name).set(max(time.time() - sent.newest_ts_ms / 1000, 0))
             self._status.delivered(sent.produced, sent.dead, batch.position, sent.newest_ts_ms)
         return last.position
+
+    def _reconcile(
+        self, producer: KafkaProducer, key_enc: AvroEncoder, value_enc: AvroEncoder, stop: threading.Event
+    ) -> None:
+        """Produce a delete event (and tombstone) for every delivered row gone from the source."""
+        assert self._reconciler is not None
+        try:
+            gone = self._reconciler.deleted(self.source.keys())
+        except sa.exc.DBAPIError as exc:
+            self._retry("reconcile", "reconcile.failed", str(exc.orig), stop)
+            return
+        futures: list[FutureRecordMetadata] = []
+        for index_key, last_event in gone:
+            before = self._decode(last_event)["after"]
+            key = key_enc(str(before[self.cfg.target.key]))
+            row = SourceRow(values={}, key=json.loads(index_key), position="reconcile", op="d")
+            event = self._event(row, before, [])  # op d: before is the last record, after null
+            futures.append(producer.send(self.cfg.target.topic, key=key, value=value_enc(event)))
+            if self.cfg.target.tombstones:
+                futures.append(producer.send(self.cfg.target.topic, key=key, value=None))
+            futures.append(self._reconciler.forget(index_key))
+        producer.flush()
+        try:
+            for f in futures:
+                f.get(timeout=0)
+        except KafkaError as exc:
+            self._retry("reconcile", "reconcile.failed", str(exc), stop)
+            return
+        metrics.CONNECTOR_HARD_DELETES.labels(self.cfg.name).inc(len(gone))
+        if gone:
+            self._log.info("reconcile.deleted", rows=len(gone))
 
     def _retry(self, stage: str, event: str, error: str, stop: threading.Event) -> None:
         """Count and log a failure of ``stage``, then back off before the same batch is retried."""
@@ -283,6 +325,11 @@ class Connector:
                 dead_count += 1
                 continue
             futures.append(producer.send(topic, key=key, value=value))
+            if self._reconciler is not None:
+                index = self._reconciler
+                futures.append(
+                    index.forget(source_key(row.key)) if row.op == "d" else index.remember(row.key, value)
+                )
             if row.op == "d" and self.cfg.target.tombstones:
                 futures.append(producer.send(topic, key=key, value=None))
             produced += 1

@@ -47,7 +47,7 @@ def configure(level: str = "INFO", component: str | None = None) -> None:
     # those waits itself (kafka.unavailable, with attempt and backoff), once per attempt.
     for noisy in ("kafka", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    for chatty in ("faust", "mode"):
-        logging.getLogger(chatty).setLevel(logging.ERROR)
+    for chatty in ("faust", "mode"):  # rebalances and recovery stalls are warnings operators need
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     if component:
         structlog.contextvars.bind_contextvars(component=component)

@@ -29,6 +29,11 @@ CONNECTOR_ERRORS = Counter(
     "Failed polls or deliveries that were retried (database or broker unavailable)",
     ["connector", "stage"],
 )
+CONNECTOR_HARD_DELETES = Counter(
+    "civicbus_connector_hard_deletes_total",
+    "Rows found deleted from the source by key reconciliation",
+    ["connector"],
+)
 CONNECTOR_LAST_POLL = Gauge(
     "civicbus_connector_last_successful_poll_timestamp_seconds",
     "Unix time of the last poll whose events were all acknowledged",

@@ -53,6 +53,11 @@ def build(settings: StreamsSettings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         broker_commit_interval=1.0,
+        # faust waits 60 s for a departed member by default; a restarted or failed-over worker
+        # then idles a minute before it processes anything
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.session_timeout_s / 3,
+        broker_rebalance_timeout=settings.session_timeout_s * 2,
     )
     registry = RegistryClient(settings.registry_url)
     decode = AvroDecoder(registry)

@@ -20,5 +20,11 @@ class StreamsSettings(BusSettings):
     view_topic: str = "civicbus.view.resident-profile"
     dead_letter_topic: str = "civicbus.deadletter.resident-profile"
     data_dir: Path = Path(".civicbus/streams")
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="how long the group waits for a silent worker before handing its partitions on",
+    )
     metrics_port: int = Field(9401, ge=0, le=65535, description="0 disables /metrics")
     metrics_addr: str = Field("127.0.0.1", description="0.0.0.0 in a container")

@@ -206,6 +206,22 @@ class SqlSource(Source):
     def progress(self) -> tuple[int, int] | None:
         return self._progress
 
+    def keys(self) -> Iterator[dict[str, Any]]:
+        """Every key now in the table, in key order, one short query per 10,000 keys."""
+        assert self._table is not None, "setup() first"
+        cols = [self._table.c[c] for c in self._cfg.key_columns]
+        last: list[Any] | None = None
+        while True:
+            stmt = sa.select(*cols).order_by(*cols).limit(10_000)
+            if last is not None:
+                stmt = stmt.where(sa.tuple_(*cols) > sa.tuple_(*last))
+            with self._query(), self._engine.connect() as conn:
+                chunk = [dict(r) for r in conn.execute(stmt).mappings()]
+            yield from chunk
+            if len(chunk) < 10_000:
+                return
+            last = [chunk[-1][c] for c in self._cfg.key_columns]
+
     # --- reading ---------------------------------------------------------------------------------
     def read(self, after: Position | None, limit: int) -> list[SourceRow]:
         assert self._select is not None and self._table is not None, "setup() first"

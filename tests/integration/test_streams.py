@@ -118,7 +118,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
             p = latest_profiles(bootstrap, view, registry_url, 0).get(target)
             return bool(p and p["subsidies"] and p["registration"])
 
-        wait_until(rejoined, 90, "the post-restart join", interval=0.5)
+        wait_until(rejoined, 120, "the post-restart join", interval=0.5)
         dead = read_topic(bootstrap, env["CIVICBUS_STREAMS_DEAD_LETTER_TOPIC"], 1, timeout=10)
         letter = json.loads(dead[0].value)
         assert letter["topic"] == hukou["target"]["topic"] and "magic byte" in letter["reason"]
