@@ -172,13 +172,21 @@ class SqlSource(Source):
     def _after_snapshot(self, snap: dict[str, Any]) -> dict[str, Any]:
         if self._cfg.mode == "snapshot":
             return {"snapshot_done": snap["rows"]}
-        hwm = tuple(bookmark.decode(snap["mark"])) if snap["mark"] else None
+        # a compact snapshot position has no mark: streaming from the start is coarser, not ahead
+        hwm = tuple(bookmark.decode(snap["mark"])) if snap.get("mark") else None
         return Bookmark(hwm).to_json()
 
     def _snapshot_read(self, snap: dict[str, Any], limit: int) -> list[SourceRow]:
         """The next chunk by key. Rows changed meanwhile are read again by the stream, whose mark
         was taken before the snapshot began (at-least-once)."""
         assert self._table is not None and self._columns is not None
+        if "total" not in snap:  # resumed from a compact position: count again
+            snap = {
+                **self._snapshot_start(),
+                "key": snap.get("key"),
+                "rows": snap.get("rows", 0),
+                "mark": None,
+            }
         keys = [self._table.c[c] for c in self._cfg.key_columns]
         stmt = sa.select(*self._columns).order_by(*keys).limit(limit)
         if snap["key"] is not None:
@@ -189,8 +197,19 @@ class SqlSource(Source):
         done = snap["rows"]
         for r in found:
             done += 1
-            state = {**snap, "key": bookmark.encode([r[c] for c in self._cfg.key_columns]), "rows": done}
-            out.append(self._row(r, {"snapshot": state}))
+            key = bookmark.encode([r[c] for c in self._cfg.key_columns])
+            # rows carry a compact position ({key, rows}); the batch's last row the full state
+            out.append(self._row(r, {"snapshot": {"key": key, "rows": done}}))
+        if out:
+            last = out[-1]
+            full = {**snap, "key": last.position["snapshot"]["key"], "rows": done}
+            out[-1] = SourceRow(
+                values=last.values,
+                key=last.key,
+                source_ts_ms=last.source_ts_ms,
+                op=last.op,
+                position={"snapshot": full},
+            )
         self._progress = (done, max(snap["total"], done))
         if out and len(found) < limit:  # the last chunk: its last row carries the stream's start
             last = out[-1]
@@ -198,6 +217,7 @@ class SqlSource(Source):
                 values=last.values,
                 key=last.key,
                 source_ts_ms=last.source_ts_ms,
+                op=last.op,
                 position=self._after_snapshot({**snap, "rows": done}),
             )
             self._progress = (done, done)  # complete; cleared when streaming begins

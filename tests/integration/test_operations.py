@@ -173,3 +173,64 @@ def test_a_new_postgresql_table_joins_a_running_deployment_with_one_yaml_file(
         with engine.begin() as conn:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
         engine.dispose()
+
+
+def test_the_database_password_never_reaches_logs_events_or_dead_letters(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    bootstrap: str,
+    registry_url: str,
+    logs: Path,
+    postgres_url: str,
+) -> None:
+    import json as _json
+
+    from ..helpers import decoder, unique
+
+    secret = "civicbus"
+    assert f":{secret}@" in postgres_url
+    table = unique("mm").replace("-", "_")
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (id serial PRIMARY KEY, tyshxydm text, jgmc text)"))
+        conn.execute(
+            sa.text(
+                f"INSERT INTO {table} (tyshxydm, jgmc) VALUES "
+                "('91110000600037341L', '甲'), ('91110000600037341X', '乙')"
+            )
+        )
+    topic = unique("secret")
+    cfg = {
+        "name": unique("secret"),
+        "department": "d",
+        "system": "s",
+        "source": {
+            "url": "postgresql+psycopg://civicbus:${PG_PASSWORD}@127.0.0.1:54329/civicbus",
+            "table": table,
+            "mode": "incrementing",
+            "incrementing_column": "id",
+            "key_columns": ["id"],
+        },
+        "target": {"topic": topic, "schema": "LegalEntity", "key": "credit_code"},
+        "mapping": {
+            "credit_code": {"column": "tyshxydm", "transform": "uscc"},
+            "name": {"column": "jgmc"},
+            "entity_type": {"const": "91"},
+            "status": {"const": "ACTIVE"},
+        },
+    }
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    env = {**bus_env, "PG_PASSWORD": secret, "CIVICBUS_LOG_LEVEL": "DEBUG"}
+    proc = spawn(["connectors", "run", str(path)], env, logs / "c.log")
+    try:
+        event = decoder(registry_url)(read_topic(bootstrap, topic, 1)[0].value)
+        letter = _json.loads(read_topic(bootstrap, f"civicbus.deadletter.{cfg['name']}", 1)[0].value)
+    finally:
+        stop(proc)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+        engine.dispose()
+    assert event["source"]["database"] == "postgresql+psycopg://civicbus:***@127.0.0.1:54329/civicbus"
+    assert letter["source"]["database"].endswith(":***@127.0.0.1:54329/civicbus")
+    assert f":{secret}@" not in (logs / "c.log").read_text()
