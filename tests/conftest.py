@@ -72,43 +72,40 @@ def bus_env(bootstrap: str, registry_url: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    """The PostgreSQL server ops/local/postgres.sh starts (the test command runs it first)."""
+def _answering(env: str, default: str, script: str) -> str:
+    """The URL in ``env`` (set by the test command) once the server answers; fails if it does not."""
     import sqlalchemy as sa
 
-    url = os.environ.get(
-        "CIVICBUS_TEST_POSTGRES_URL", "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus"
-    )
+    url = os.environ.get(env, default)
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {url} is not answering (run ops/local/postgres.sh): {exc.orig}")
+        pytest.fail(f"{url} is not answering (run ops/local/{script}): {exc.orig}")
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server ops/local/postgres.sh starts (the test command runs it first)."""
+    return _answering(
+        "CIVICBUS_TEST_POSTGRES_URL",
+        "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus",
+        "postgres.sh",
+    )
 
 
 @pytest.fixture(scope="session")
 def mariadb_url() -> str:
     """The MariaDB server ops/local/mariadb.sh starts (the test command runs it first)."""
-    import sqlalchemy as sa
-
-    url = os.environ.get(
+    return _answering(
         "CIVICBUS_TEST_MARIADB_URL",
         "mysql+pymysql://civicbus:civicbus@127.0.0.1:33069/civicbus?charset=utf8mb4",
+        "mariadb.sh",
     )
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"MariaDB at {url} is not answering (run ops/local/mariadb.sh): {exc.orig}")
-    finally:
-        engine.dispose()
-    return url
 
 
 @pytest.fixture(params=["postgresql", "mariadb"])
