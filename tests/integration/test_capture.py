@@ -6,6 +6,9 @@ import datetime as dt
 import json
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from ..helpers import decoder, read_topic, spawn, stop, unique, wait_until
+from ..helpers import decoder, read_topic, running, spawn, stop, unique, wait_until
 
 pytestmark = pytest.mark.integration
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -63,6 +66,56 @@ ENTITY_MAPPING = {
 }
 
 
+@dataclass
+class Entities:
+    """A fresh legal-entity table in a real database, and a connector file that reads it."""
+
+    engine: sa.Engine
+    table: sa.Table
+    path: Path
+    cfg: dict[str, Any]
+
+    @property
+    def topic(self) -> str:
+        return str(self.cfg["target"]["topic"])
+
+    def insert(self, rows: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.table.insert(), rows)
+
+    def update(self, row_id: int, **values: Any) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.table.update().where(self.table.c.id == row_id).values(**values))
+
+
+@contextmanager
+def entity_connector(
+    tmp: Path, url: str, *, target: dict[str, Any] | None = None, batch_size: int = 100, **source: Any
+) -> Iterator[Entities]:
+    """Create the table, write the connector file (LegalEntity, keyed by credit code), and drop
+    the table afterwards. ``source`` adds to url, table and key_columns [id]."""
+    engine = sa.create_engine(url)
+    table = entities(unique("ent").replace("-", "_"))
+    table.create(engine)
+    try:
+        path, cfg = write_connector(
+            tmp,
+            mapping=ENTITY_MAPPING,
+            target={"schema": "LegalEntity", "key": "credit_code", **(target or {})},
+            source={"url": url, "table": str(table.name), "key_columns": ["id"], **source},
+            batch_size=batch_size,
+        )
+        yield Entities(engine, table, path, cfg)
+    finally:
+        table.drop(engine)
+        engine.dispose()
+
+
+def named(n: int, **extra: Any) -> dict[str, Any]:
+    """Row ``n`` of an entity table: a valid credit code and the name 单位n."""
+    return {"code": credit_code(n), "mc": f"单位{n}", **extra}
+
+
 @pytest.mark.parametrize("mode", ["incrementing", "timestamp+incrementing"])
 def test_rows_committed_out_of_order_behind_the_mark_are_delivered(
     tmp_path: Path,
@@ -73,50 +126,30 @@ def test_rows_committed_out_of_order_behind_the_mark_are_delivered(
     database_url: str,
     mode: str,
 ) -> None:
-    engine = sa.create_engine(database_url)
-    table = entities(unique("ooo").replace("-", "_"))
-    table.create(engine)
-    source: dict[str, Any] = {
-        "url": database_url,
-        "table": str(table.name),
-        "mode": mode,
-        "incrementing_column": "id",
-        "key_columns": ["id"],
-    }
-    if mode == "incrementing":
-        source["rescan_window"] = 100  # ids
-    else:
-        source |= {"timestamp_column": "gxsj", "rescan_window": 120, "timezone": "UTC"}
-    path, cfg = write_connector(
-        tmp_path,
-        source=source,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code"},
+    window: dict[str, Any] = (
+        {"rescan_window": 100}  # ids
+        if mode == "incrementing"
+        else {"timestamp_column": "gxsj", "rescan_window": 120, "timezone": "UTC"}
     )
-    late = engine.connect()
-    proc = None
-    try:
-        # a long transaction takes id 1 (and the older timestamp) and stays open …
-        tx = late.begin()
-        late.execute(table.insert().values(code=credit_code(1), mc="长事务单位"))
-        time.sleep(1.1)
-        # … while a short one takes id 2 and commits first
-        with engine.begin() as conn:
-            conn.execute(table.insert().values(code=credit_code(2), mc="先提交单位"))
-        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c.log")
-        first = read_topic(bootstrap, cfg["target"]["topic"], 1, timeout=60, settle=1.5)
-        assert len(first) == 1, "only the committed row is visible yet"
-        tx.commit()
-        records = read_topic(bootstrap, cfg["target"]["topic"], 2, timeout=30, settle=2.0)
-        decode = decoder(registry_url)
-        names = [decode(r.value)["after"]["name"] for r in records]
-        assert sorted(names) == ["先提交单位", "长事务单位"], names  # delivered late, exactly once
-    finally:
-        late.close()
-        if proc:
-            stop(proc)
-        table.drop(engine)
-        engine.dispose()
+    with entity_connector(tmp_path, database_url, mode=mode, incrementing_column="id", **window) as ent:
+        late = ent.engine.connect()
+        try:
+            # a long transaction takes id 1 (and the older timestamp) and stays open …
+            tx = late.begin()
+            late.execute(ent.table.insert().values(code=credit_code(1), mc="长事务单位"))
+            time.sleep(1.1)
+            # … while a short one takes id 2 and commits first
+            ent.insert([{"code": credit_code(2), "mc": "先提交单位"}])
+            with running(["connectors", "run", str(ent.path)], bus_env, logs / "c.log"):
+                first = read_topic(bootstrap, ent.topic, 1, timeout=60, settle=1.5)
+                assert len(first) == 1, "only the committed row is visible yet"
+                tx.commit()
+                records = read_topic(bootstrap, ent.topic, 2, timeout=30, settle=2.0)
+        finally:
+            late.close()
+    decode = decoder(registry_url)
+    names = [decode(r.value)["after"]["name"] for r in records]
+    assert sorted(names) == ["先提交单位", "长事务单位"], names  # delivered late, exactly once
 
 
 def test_rows_sharing_one_timestamp_survive_a_restart(
@@ -127,44 +160,21 @@ def test_rows_sharing_one_timestamp_survive_a_restart(
     logs: Path,
     postgres_url: str,
 ) -> None:
-    engine = sa.create_engine(postgres_url)
-    table = entities(unique("samets").replace("-", "_"))
-    table.create(engine)
     same = dt.datetime(2026, 3, 1, 9, 0, 0)
-    with engine.begin() as conn:
-        conn.execute(
-            table.insert(), [{"code": credit_code(i), "mc": f"单位{i}", "gxsj": same} for i in range(1, 11)]
-        )
-    path, cfg = write_connector(
-        tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code"},
-        source={
-            "url": postgres_url,
-            "table": str(table.name),
-            "mode": "timestamp",
-            "timestamp_column": "gxsj",
-            "key_columns": ["id"],
-            "max_rows_per_s": 3,
-        },
-        batch_size=3,
-    )
-    topic = cfg["target"]["topic"]
-    try:
-        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c1.log")
-        read_topic(bootstrap, topic, 3, timeout=60)
+    with entity_connector(
+        tmp_path, postgres_url, batch_size=3, mode="timestamp", timestamp_column="gxsj", max_rows_per_s=3
+    ) as ent:
+        ent.insert([named(i, gxsj=same) for i in range(1, 11)])
+        proc = spawn(["connectors", "run", str(ent.path)], bus_env, logs / "c1.log")
+        read_topic(bootstrap, ent.topic, 3, timeout=60)
         assert stop(proc, signal.SIGTERM) == 0  # a clean stop saves the position it reached
-        before = len(read_topic(bootstrap, topic, 3, timeout=5, settle=0.5))
+        before = len(read_topic(bootstrap, ent.topic, 3, timeout=5, settle=0.5))
         assert before < 10, "the rate cap should have stopped it part-way"
-        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c2.log")
-        records = read_topic(bootstrap, topic, 10, timeout=60, settle=1.5)
-        stop(proc)
-        decode = decoder(registry_url)
-        keys = [json.loads(decode(r.value)["source"]["key"])["id"] for r in records]
-        assert sorted(keys, key=int) == [str(i) for i in range(1, 11)], keys  # none lost, none twice
-    finally:
-        table.drop(engine)
-        engine.dispose()
+        with running(["connectors", "run", str(ent.path)], bus_env, logs / "c2.log"):
+            records = read_topic(bootstrap, ent.topic, 10, timeout=60, settle=1.5)
+    decode = decoder(registry_url)
+    keys = [json.loads(decode(r.value)["source"]["key"])["id"] for r in records]
+    assert sorted(keys, key=int) == [str(i) for i in range(1, 11)], keys  # none lost, none twice
 
 
 def test_decimals_dates_zoned_and_unzoned_timestamps_and_gbk_latin1_text_arrive_correct(
@@ -288,42 +298,26 @@ def test_soft_delete_becomes_a_delete_event_and_a_tombstone(
     bootstrap: str,
     logs: Path,
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'ent.db'}"
-    engine = sa.create_engine(url)
-    table = entities("dwxx")
-    table.create(engine)
     t0 = dt.datetime(2026, 1, 1, 8, 0, 0)
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [{"code": credit_code(i), "mc": f"单位{i}", "gxsj": t0} for i in (1, 2)])
-    path, cfg = write_connector(
+    with entity_connector(
         tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code", "tombstones": True},
-        source={
-            "url": url,
-            "table": "dwxx",
-            "mode": "timestamp",
-            "timestamp_column": "gxsj",
-            "key_columns": ["id"],
-            "soft_delete": {"column": "scbz", "values": ["1"]},
-        },
-    )
-    topic = cfg["target"]["topic"]
-    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c.log")
-    try:
-        read_topic(bootstrap, topic, 2)
-        with engine.begin() as conn:
-            conn.execute(table.update().where(table.c.id == 1).values(scbz="1", gxsj=t0 + dt.timedelta(1)))
-        records = read_topic(bootstrap, topic, 4)
-        decode = decoder(registry_url)
-        deleted, tombstone = records[2], records[3]
-        event = decode(deleted.value)
-        assert event["op"] == "d" and event["after"] is None and event["before"]["name"] == "单位1"
-        assert tombstone.value is None and tombstone.key == deleted.key
-        assert decode(tombstone.key) == credit_code(1)
-    finally:
-        stop(proc)
-        engine.dispose()
+        f"sqlite:///{tmp_path / 'ent.db'}",
+        target={"tombstones": True},
+        mode="timestamp",
+        timestamp_column="gxsj",
+        soft_delete={"column": "scbz", "values": ["1"]},
+    ) as ent:
+        ent.insert([named(i, gxsj=t0) for i in (1, 2)])
+        with running(["connectors", "run", str(ent.path)], bus_env, logs / "c.log"):
+            read_topic(bootstrap, ent.topic, 2)
+            ent.update(1, scbz="1", gxsj=t0 + dt.timedelta(1))
+            records = read_topic(bootstrap, ent.topic, 4)
+    decode = decoder(registry_url)
+    deleted, tombstone = records[2], records[3]
+    event = decode(deleted.value)
+    assert event["op"] == "d" and event["after"] is None and event["before"]["name"] == "单位1"
+    assert tombstone.value is None and tombstone.key == deleted.key
+    assert decode(tombstone.key) == credit_code(1)
 
 
 def test_database_outage_is_retried_and_recovered_without_a_restart(
@@ -337,41 +331,20 @@ def test_database_outage_is_retried_and_recovered_without_a_restart(
     import subprocess
 
     version = sorted(Path("/usr/lib/postgresql").iterdir(), key=lambda p: int(p.name))[-1].name
-    engine = sa.create_engine(postgres_url)
-    table = entities(unique("outage").replace("-", "_"))
-    table.create(engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert().values(code=credit_code(1), mc="停机前"))
-    path, cfg = write_connector(
-        tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code"},
-        source={
-            "url": postgres_url,
-            "table": str(table.name),
-            "mode": "incrementing",
-            "incrementing_column": "id",
-            "key_columns": ["id"],
-        },
-    )
-    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "c.log")
-    try:
-        read_topic(bootstrap, cfg["target"]["topic"], 1)
-        subprocess.run(["pg_ctlcluster", version, "civicbus", "stop", "-m", "fast"], check=True)
-        try:
-            wait_until(lambda: "source.read_failed" in (logs / "c.log").read_text(), 30, "a retry log")
-            assert proc.poll() is None
-        finally:
-            subprocess.run(["pg_ctlcluster", version, "civicbus", "start"], check=True)
-        wait_until(lambda: _answers(engine), 30, "PostgreSQL back")
-        with engine.begin() as conn:
-            conn.execute(table.insert().values(code=credit_code(2), mc="恢复后"))
-        records = read_topic(bootstrap, cfg["target"]["topic"], 2, timeout=60)
-        assert decoder(registry_url)(records[-1].value)["after"]["name"] == "恢复后"
-    finally:
-        stop(proc)
-        table.drop(engine)
-        engine.dispose()
+    with entity_connector(tmp_path, postgres_url, mode="incrementing", incrementing_column="id") as ent:
+        ent.insert([{"code": credit_code(1), "mc": "停机前"}])
+        with running(["connectors", "run", str(ent.path)], bus_env, logs / "c.log") as proc:
+            read_topic(bootstrap, ent.topic, 1)
+            subprocess.run(["pg_ctlcluster", version, "civicbus", "stop", "-m", "fast"], check=True)
+            try:
+                wait_until(lambda: "source.read_failed" in (logs / "c.log").read_text(), 30, "a retry log")
+                assert proc.poll() is None
+            finally:
+                subprocess.run(["pg_ctlcluster", version, "civicbus", "start"], check=True)
+            wait_until(lambda: _answers(ent.engine), 30, "PostgreSQL back")
+            ent.insert([{"code": credit_code(2), "mc": "恢复后"}])
+            records = read_topic(bootstrap, ent.topic, 2, timeout=60)
+    assert decoder(registry_url)(records[-1].value)["after"]["name"] == "恢复后"
 
 
 def _answers(engine: sa.Engine) -> bool:
@@ -399,41 +372,24 @@ def test_broker_outage_mid_run_is_waited_out(
     own_lib.parent.mkdir(parents=True)
     own_lib.symlink_to((Path(__file__).resolve().parents[2] / ".civicbus/test-kafka/lib").resolve())
     broker.start(own)
-    url = f"sqlite:///{tmp_path / 'ent.db'}"
-    engine = sa.create_engine(url)
-    table = entities("dwxx")
-    table.create(engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert().values(code=credit_code(1), mc="中断前"))
-    path, cfg = write_connector(
-        tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code"},
-        source={
-            "url": url,
-            "table": "dwxx",
-            "mode": "incrementing",
-            "incrementing_column": "id",
-            "key_columns": ["id"],
-        },
-    )
     env = {**bus_env, "CIVICBUS_BOOTSTRAP_SERVERS": own.bootstrap}
-    proc = spawn(["connectors", "run", str(path)], env, logs / "c.log")
     try:
-        read_topic(own.bootstrap, cfg["target"]["topic"], 1)
-        broker.stop(own)
-        with engine.begin() as conn:
-            conn.execute(table.insert().values(code=credit_code(2), mc="中断中"))
-        time.sleep(3)
-        assert proc.poll() is None, "the connector died with the broker"
-        broker.start(own)
-        records = read_topic(own.bootstrap, cfg["target"]["topic"], 2, timeout=120)
-        names = [decoder(registry_url)(r.value)["after"]["name"] for r in records]
-        assert names[0] == "中断前" and "中断中" in names
+        with entity_connector(
+            tmp_path, f"sqlite:///{tmp_path / 'ent.db'}", mode="incrementing", incrementing_column="id"
+        ) as ent:
+            ent.insert([{"code": credit_code(1), "mc": "中断前"}])
+            with running(["connectors", "run", str(ent.path)], env, logs / "c.log") as proc:
+                read_topic(own.bootstrap, ent.topic, 1)
+                broker.stop(own)
+                ent.insert([{"code": credit_code(2), "mc": "中断中"}])
+                time.sleep(3)
+                assert proc.poll() is None, "the connector died with the broker"
+                broker.start(own)
+                records = read_topic(own.bootstrap, ent.topic, 2, timeout=120)
     finally:
-        stop(proc)
         broker.stop(own)
-        engine.dispose()
+    names = [decoder(registry_url)(r.value)["after"]["name"] for r in records]
+    assert names[0] == "中断前" and "中断中" in names
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
@@ -534,59 +490,34 @@ def test_snapshot_by_key_resumes_after_sigkill_and_reports_progress(
 
     from ..helpers import free_port
 
-    engine = sa.create_engine(postgres_url)
-    table = entities(unique("snap").replace("-", "_"))
-    table.create(engine)
-    with engine.begin() as conn:  # no timestamps in order: a snapshot needs only the key
-        conn.execute(table.insert(), [{"code": credit_code(i), "mc": f"单位{i}"} for i in range(1, 2501)])
-    path, cfg = write_connector(
-        tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code"},
-        source={
-            "url": postgres_url,
-            "table": str(table.name),
-            "mode": "snapshot",
-            "key_columns": ["id"],
-            "max_rows_per_s": 1500,
-        },
-        batch_size=200,
-    )
-    topic = cfg["target"]["topic"]
-    try:
-        proc = spawn(["connectors", "run", str(path)], bus_env, logs / "s1.log")
+    port = free_port()
+
+    def gauges() -> dict[str, float] | None:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        found = {
+            line.split("{")[0]: float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("civicbus_connector_snapshot")
+        }
+        return found if found.get("civicbus_connector_snapshot_rows") == 2500 else None
+
+    with entity_connector(
+        tmp_path, postgres_url, batch_size=200, mode="snapshot", max_rows_per_s=1500
+    ) as ent:
+        ent.insert([named(i) for i in range(1, 2501)])  # no timestamps in order: only the key
+        proc = spawn(["connectors", "run", str(ent.path)], bus_env, logs / "s1.log")
         try:
-            read_topic(bootstrap, topic, 600, timeout=60)
+            read_topic(bootstrap, ent.topic, 600, timeout=60)
         finally:
             stop(proc, signal.SIGKILL)
-        port = free_port()
-        proc = spawn(
-            ["connectors", "run", str(path)],
-            {**bus_env, "CIVICBUS_CONNECTOR_METRICS_PORT": str(port)},
-            logs / "s2.log",
-        )
-        try:
-            records = read_topic(bootstrap, topic, 2500, timeout=90, settle=1.5)
-
-            def gauges() -> dict[str, float] | None:
-                text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-                found = {
-                    line.split("{")[0]: float(line.split()[-1])
-                    for line in text.splitlines()
-                    if line.startswith("civicbus_connector_snapshot")
-                }
-                return found if found.get("civicbus_connector_snapshot_rows") == 2500 else None
-
+        env = {**bus_env, "CIVICBUS_CONNECTOR_METRICS_PORT": str(port)}
+        with running(["connectors", "run", str(ent.path)], env, logs / "s2.log"):
+            records = read_topic(bootstrap, ent.topic, 2500, timeout=90, settle=1.5)
             seen = wait_until(gauges, 10, "the snapshot gauges")
-            assert seen["civicbus_connector_snapshot_total_rows"] == 2500
-        finally:
-            stop(proc)
-        ids = [json.loads(decoder(registry_url)(r.value)["source"]["key"])["id"] for r in records]
-        assert set(ids) == {str(i) for i in range(1, 2501)}
-        assert len(ids) - 2500 <= 2 * 200, "duplicates beyond the batches in flight"
-    finally:
-        table.drop(engine)
-        engine.dispose()
+    assert seen["civicbus_connector_snapshot_total_rows"] == 2500
+    ids = [json.loads(decoder(registry_url)(r.value)["source"]["key"])["id"] for r in records]
+    assert set(ids) == {str(i) for i in range(1, 2501)}
+    assert len(ids) - 2500 <= 2 * 200, "duplicates beyond the batches in flight"
 
 
 def test_initial_snapshot_then_streaming_picks_up_changes_made_after_it(
@@ -597,45 +528,26 @@ def test_initial_snapshot_then_streaming_picks_up_changes_made_after_it(
     logs: Path,
     mariadb_url: str,
 ) -> None:
-    engine = sa.create_engine(mariadb_url)
-    table = entities(unique("initsnap").replace("-", "_"))
-    table.create(engine)
     t0 = dt.datetime(2026, 1, 1, 8)
-    with engine.begin() as conn:
-        conn.execute(
-            table.insert(), [{"code": credit_code(i), "mc": f"单位{i}", "gxsj": t0} for i in range(1, 51)]
-        )
-    path, cfg = write_connector(
+    with entity_connector(
         tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code"},
-        source={
-            "url": mariadb_url,
-            "table": str(table.name),
-            "mode": "timestamp",
-            "timestamp_column": "gxsj",
-            "key_columns": ["id"],
-            "initial_snapshot": True,
-            "timezone": "UTC",
-        },
+        mariadb_url,
         batch_size=20,
-    )
-    topic = cfg["target"]["topic"]
-    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "i.log")
-    try:
-        read_topic(bootstrap, topic, 50, timeout=60)
-        with engine.begin() as conn:
-            conn.execute(table.update().where(table.c.id == 7).values(zt="吊销", gxsj=t0 + dt.timedelta(1)))
-            conn.execute(table.insert().values(code=credit_code(51), mc="新单位", gxsj=t0 + dt.timedelta(1)))
-        records = read_topic(bootstrap, topic, 52, timeout=60, settle=1.5)
-        after = [decoder(registry_url)(r.value)["after"] for r in records]
-        assert len(records) == 52  # 50 from the snapshot, then the update and the insert, once each
-        assert after[-2]["credit_code"] == credit_code(7) and after[-2]["status"] == "REVOKED"
-        assert after[-1]["name"] == "新单位"
-    finally:
-        stop(proc)
-        table.drop(engine)
-        engine.dispose()
+        mode="timestamp",
+        timestamp_column="gxsj",
+        initial_snapshot=True,
+        timezone="UTC",
+    ) as ent:
+        ent.insert([named(i, gxsj=t0) for i in range(1, 51)])
+        with running(["connectors", "run", str(ent.path)], bus_env, logs / "i.log"):
+            read_topic(bootstrap, ent.topic, 50, timeout=60)
+            ent.update(7, zt="吊销", gxsj=t0 + dt.timedelta(1))
+            ent.insert([{"code": credit_code(51), "mc": "新单位", "gxsj": t0 + dt.timedelta(1)}])
+            records = read_topic(bootstrap, ent.topic, 52, timeout=60, settle=1.5)
+    after = [decoder(registry_url)(r.value)["after"] for r in records]
+    assert len(records) == 52  # 50 from the snapshot, then the update and the insert, once each
+    assert after[-2]["credit_code"] == credit_code(7) and after[-2]["status"] == "REVOKED"
+    assert after[-1]["name"] == "新单位"
 
 
 def test_hard_deletes_are_found_by_reconciling_keys(
@@ -646,41 +558,26 @@ def test_hard_deletes_are_found_by_reconciling_keys(
     logs: Path,
     postgres_url: str,
 ) -> None:
-    engine = sa.create_engine(postgres_url)
-    table = entities(unique("hard").replace("-", "_"))
-    table.create(engine)
-    with engine.begin() as conn:
-        conn.execute(table.insert(), [{"code": credit_code(i), "mc": f"单位{i}"} for i in range(1, 6)])
-    path, cfg = write_connector(
+    with entity_connector(
         tmp_path,
-        mapping=ENTITY_MAPPING,
-        target={"schema": "LegalEntity", "key": "credit_code", "tombstones": True},
-        source={
-            "url": postgres_url,
-            "table": str(table.name),
-            "mode": "incrementing",
-            "incrementing_column": "id",
-            "key_columns": ["id"],
-            "reconcile_interval_s": 1,
-        },
-    )
-    topic = cfg["target"]["topic"]
-    proc = spawn(["connectors", "run", str(path)], bus_env, logs / "h.log")
-    try:
-        read_topic(bootstrap, topic, 5)
-        with engine.begin() as conn:
-            conn.execute(table.delete().where(table.c.id.in_([2, 4])))
-        records = read_topic(bootstrap, topic, 9, timeout=30)
-        time.sleep(3)  # later reconciliations find nothing more: the index forgot them
-        records = read_topic(bootstrap, topic, 9, timeout=10, settle=1.0)
-        assert len(records) == 9, len(records)
-        decode = decoder(registry_url)
-        deletes = [(decode(r.value), r) for r in records[5:] if r.value is not None]
-        tombstones = [r for r in records[5:] if r.value is None]
-        assert sorted(e["before"]["name"] for e, _ in deletes) == ["单位2", "单位4"]
-        assert all(e["op"] == "d" and e["after"] is None for e, _ in deletes)
-        assert {decode(t.key) for t in tombstones} == {credit_code(2), credit_code(4)}
-    finally:
-        stop(proc)
-        table.drop(engine)
-        engine.dispose()
+        postgres_url,
+        target={"tombstones": True},
+        mode="incrementing",
+        incrementing_column="id",
+        reconcile_interval_s=1,
+    ) as ent:
+        ent.insert([named(i) for i in range(1, 6)])
+        with running(["connectors", "run", str(ent.path)], bus_env, logs / "h.log"):
+            read_topic(bootstrap, ent.topic, 5)
+            with ent.engine.begin() as conn:
+                conn.execute(ent.table.delete().where(ent.table.c.id.in_([2, 4])))
+            read_topic(bootstrap, ent.topic, 9, timeout=30)
+            time.sleep(3)  # later reconciliations find nothing more: the index forgot them
+            records = read_topic(bootstrap, ent.topic, 9, timeout=10, settle=1.0)
+    assert len(records) == 9, len(records)
+    decode = decoder(registry_url)
+    deletes = [decode(r.value) for r in records[5:] if r.value is not None]
+    tombstones = [r for r in records[5:] if r.value is None]
+    assert sorted(e["before"]["name"] for e in deletes) == ["单位2", "单位4"]
+    assert all(e["op"] == "d" and e["after"] is None for e in deletes)
+    assert {decode(t.key) for t in tombstones} == {credit_code(2), credit_code(4)}
