@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from schemas.standards import dates, id_number
+from civicbus.schemas.standards import dates, id_number
 
 
 def id_inputs(n: int, rng: random.Random) -> list[str]:

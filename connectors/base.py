@@ -1,9 +1,16 @@
-"""The contract every connector type implements.
+"""The contract every connector type implements: :class:`Source`.
 
 A source yields rows in a total order and tells, for each row, the position just AFTER it: a
 source built from that position yields the next row and never the same one again. The runner
 saves a position only once every event before it is acknowledged by the broker, so a crash
 re-reads at most the last unacknowledged batch and never skips a row.
+
+A source speaks of failure in two ways only, never with a driver's exception:
+- :class:`SourceUnavailable`: the system is away (database down, folder unmounted, file locked).
+  The runner backs off and calls again with the same position; nothing is lost or skipped.
+- a :class:`SourceRow` with ``error`` set: this piece of input is bad and will stay bad (a file
+  that is not a spreadsheet, a header without the mapped columns). The runner dead-letters it
+  with the reason and the source's key (the file, the row), and carries on after its position.
 """
 
 from __future__ import annotations
@@ -21,6 +28,14 @@ Position = Any
 """A JSON-serialisable value; opaque to everything but the source that made it."""
 
 
+class SourceUnavailable(Exception):
+    """The source cannot be read now; the same call with the same position may succeed later.
+
+    Raise it from the driver's error (``raise SourceUnavailable(...) from exc``) with a message
+    that names the system but no credentials: it is logged and counted, then retried.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class SourceRow:
     values: Mapping[str, Any]
@@ -31,6 +46,26 @@ class SourceRow:
     """Resume point AFTER this row."""
     op: Op = "r"
     source_ts_ms: int | None = None
+    error: str | None = None
+    """Set for input that can never become an event: the reason it is dead-lettered with."""
+
+    @classmethod
+    def bad(cls, key: Mapping[str, Any], position: Position, reason: str) -> SourceRow:
+        """A piece of bad input (its key names it, e.g. the file) to dead-letter with ``reason``."""
+        return cls(values={}, key=key, position=position, error=reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnUse:
+    """How the mapping uses one source column, for :meth:`Source.problems` to check types."""
+
+    field: str
+    """The canonical field it fills."""
+    column: str
+    avro_type: Any
+    """The field's Avro type (JSON form)."""
+    converted: bool
+    """A code table or transform stands between column and field (any column type may do)."""
 
 
 class SourceSettings(BaseModel):
@@ -66,13 +101,12 @@ class Source(ABC):
     """One departmental table (or file, or API) read as an ordered stream of rows.
 
     A new connector type is one subclass, registered as an entry point in the group
-    ``civicbus.sources`` (``spreadsheet = "connectors.spreadsheet.source:SpreadsheetSource"``).
+    ``civicbus.sources`` (``spreadsheet = "civicbus.connectors.spreadsheet.source:SpreadsheetSource"``).
     It names its ``settings_model`` (a :class:`SourceSettings` subclass whose ``type`` is the entry
     point's name) and is built as ``cls(settings, columns)``, ``columns`` being the source columns
-    the mapping reads. Lifecycle: ``setup()`` once (connect, check the source is shaped as
-    configured: raise ValueError with a clear message if not), then ``read()`` repeatedly, then
-    ``close()``. ``read`` is called from one thread. tests/connector_suite.py is the standard
-    suite every type must pass.
+    the mapping reads; building it connects to nothing. Lifecycle: ``setup()`` once, then
+    ``read()`` repeatedly, then ``close()``, all from one thread. tests/connector_suite.py is the
+    standard suite every type must pass.
     """
 
     settings_model: ClassVar[type[SourceSettings]]
@@ -82,7 +116,25 @@ class Source(ABC):
 
     @abstractmethod
     def setup(self) -> None:
-        """Check the source is reachable and shaped as configured; raise ValueError if not."""
+        """Connect and check the source is shaped as configured.
+
+        Raises :class:`SourceUnavailable` when it cannot be reached (retried with backoff) and
+        ValueError, with a message naming the setting, when it is not as configured (the
+        connector stops: a person must change the file or the source).
+        """
+
+    def problems(self, uses: list[ColumnUse]) -> list[str]:
+        """Every problem ``civicbus connectors validate`` should report for this source, at once.
+
+        Called instead of ``setup()`` (then ``close()``), with how the mapping uses each column;
+        the default reports what ``setup()`` raises. A type with more to say (the SQL type
+        checks that each column's type can become its field's) overrides it.
+        """
+        try:
+            self.setup()
+        except (ValueError, SourceUnavailable) as exc:
+            return [str(exc)]
+        return []
 
     @abstractmethod
     def read(self, after: Position | None, limit: int) -> list[SourceRow]:
@@ -90,8 +142,8 @@ class Source(ABC):
 
         Each row's ``position`` resumes after it; a row before the last of a batch may carry a
         coarser position (resuming there may re-send rows) but never one ahead of itself.
-        Returns quickly: an empty list when nothing is new. Raises the driver's error when the
-        source is unavailable; the runner backs off and calls again with the same position.
+        Returns quickly: an empty list when nothing is new. Raises :class:`SourceUnavailable`
+        when the source is away; bad input comes back as rows with ``error`` set.
         """
 
     @abstractmethod
@@ -99,7 +151,9 @@ class Source(ABC):
         """``database`` (without credentials) and ``table`` for the event's ``source`` block."""
 
     def keys(self) -> Iterator[Mapping[str, Any]]:
-        """Every key the source holds now, for finding hard deletes; optional."""
+        """Every key the source holds now, for finding hard deletes; optional.
+
+        Raises :class:`SourceUnavailable` (possibly part-way) when the source is away."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
 
     def progress(self) -> tuple[int, int] | None:

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from civicbus.settings import BusSettings
+from civicbus.core.settings import BusSettings
 
 from .base import SourceSettings
 
@@ -31,7 +31,11 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class ConfigError(ValueError):
-    """A connector file is invalid; the message names the file and every bad field."""
+    """A connector file is invalid; ``problems`` names every bad field, the message the file too."""
+
+    def __init__(self, where: str, problems: list[str]) -> None:
+        super().__init__(f"{where}: " + "; ".join(problems))
+        self.problems = problems
 
 
 class _Strict(BaseModel):
@@ -93,6 +97,11 @@ class ConnectorConfig(_Strict):
     def dead_letter_topic(self) -> str:
         return self.target.dead_letter_topic or f"civicbus.deadletter.{self.name}"
 
+    @property
+    def index_topic(self) -> str:
+        """The compacted index of delivered rows that reconciliation compares with the source."""
+        return f"civicbus.connector-keys.{self.name}"
+
 
 class ConnectorSettings(BusSettings):
     """The connector process's settings (environment prefix ``CIVICBUS_CONNECTOR_``)."""
@@ -111,7 +120,7 @@ def _substitute(node: Any, where: str) -> Any:
 
         def env(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
-                raise ConfigError(f"{where}: environment variable {m.group(1)} is not set")
+                raise ConfigError(where, [f"environment variable {m.group(1)} is not set"])
             return os.environ[m.group(1)]
 
         return _ENV.sub(env, node)
@@ -128,11 +137,11 @@ def load(path: str | Path) -> ConnectorConfig:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(str(path), [str(exc)]) from exc
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
+        raise ConfigError(str(path), ["expected a mapping at the top level"])
     try:
         return ConnectorConfig.model_validate(_substitute(raw, str(path)))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{path}: {problems}") from None
+        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError(str(path), problems) from None

@@ -1,28 +1,23 @@
-"""Dead letters: a row that cannot become a canonical event is produced, with its reason, to the
-connector's dead-letter topic — never dropped, never a crash.
+"""A connector's dead letters: input that cannot become a canonical event, produced with its reason.
 
-The value is JSON (the row did not fit the schema, so it cannot be Avro of it): connector,
-source database/table/key, position, field, reason, and the row's columns as text. The field and
-reason are also headers, so a consumer can route without parsing.
+Never dropped, never a crash: a row that does not map, a record that does not fit the schema, a
+file that is not a ledger. The record is civicbus's one dead-letter format
+(``civicbus.core.deadletter``) with the row's columns as text.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.producer.future import FutureRecordMetadata
+from civicbus.core.deadletter import DeadLetter
+from civicbus.ops import metrics
 
-from ops import metrics
+from .delivery import Ack, Producer
 
 
 class DeadLetters:
-    def __init__(
-        self, producer: KafkaProducer, topic: str, connector: str, source: Mapping[str, str]
-    ) -> None:
+    def __init__(self, producer: Producer, topic: str, connector: str, source: Mapping[str, str]) -> None:
         self.topic = topic
         self._producer = producer
         self._connector = connector
@@ -30,21 +25,18 @@ class DeadLetters:
 
     def send(
         self, row: Mapping[str, Any], key: Mapping[str, Any], position: Any, field: str, reason: str
-    ) -> FutureRecordMetadata:
-        body = {
-            "connector": self._connector,
-            "source": self._source,
-            "key": {k: str(v) for k, v in key.items()},
-            "position": position,
-            "field": field,
-            "reason": reason,
-            "row": {k: None if v is None else str(v) for k, v in row.items()},
-            "ts_ms": int(time.time() * 1000),
-        }
-        metrics.CONNECTOR_DEAD_LETTERS.labels(self._connector, field).inc()
-        return self._producer.send(
-            self.topic,
-            key=json.dumps(body["key"], ensure_ascii=False, sort_keys=True).encode(),
-            value=json.dumps(body, ensure_ascii=False).encode(),
-            headers=[("civicbus.error.field", field.encode()), ("civicbus.error.reason", reason.encode())],
+    ) -> Ack:
+        """Produce one dead letter (not waited for: it is acknowledged with its batch)."""
+        letter = DeadLetter(
+            origin=self._connector,
+            origin_kind="connector",
+            source=self._source,
+            key=key,
+            position=position,
+            field=field,
+            reason=reason,
+            row=row,
         )
+        metrics.CONNECTOR_DEAD_LETTERS.labels(self._connector, field).inc()
+        k, v, headers = letter.encode()
+        return self._producer.send(self.topic, key=k, value=v, headers=headers)

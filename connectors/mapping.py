@@ -20,7 +20,7 @@ import decimal
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from schemas.standards import InvalidValue, dates
+from civicbus.schemas.standards import InvalidValue, dates
 
 from .config import FieldRule
 from .transforms import TRANSFORMS

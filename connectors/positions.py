@@ -8,29 +8,34 @@ ahead of what was delivered: a restart may re-send the last batch, and never ski
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from kafka import KafkaProducer
+from .delivery import DeliveryFailed, Producer
 
-from civicbus.kafka import ensure_topic, read_to_end
+Reader = Callable[[str], Iterable[tuple[bytes | None, bytes | None]]]
+"""Every (key, value) of a topic from its start to its end now (``core.kafka.read_to_end``)."""
 
 
 class PositionStore:
-    def __init__(self, bootstrap: str, topic: str, producer: KafkaProducer) -> None:
-        self._bootstrap = bootstrap
-        self._topic = topic
+    def __init__(self, producer: Producer, topic: str, read: Reader) -> None:
         self._producer = producer
-        ensure_topic(bootstrap, topic, partitions=1, compacted=True)
+        self._topic = topic
+        self._read = read
 
     def load(self, connector: str) -> Any | None:
         """The last saved position of ``connector``; None if it never saved one."""
         key = connector.encode()
         last: Any | None = None
-        for k, v in read_to_end(self._bootstrap, self._topic):
+        for k, v in self._read(self._topic):
             if k == key:
                 last = json.loads(v) if v is not None else None
         return last
 
     def save(self, connector: str, position: Any, timeout_s: float = 60) -> None:
+        """Write ``position`` and wait for the broker; DeliveryFailed if it was not stored."""
         value = json.dumps(position, ensure_ascii=False).encode()
-        self._producer.send(self._topic, key=connector.encode(), value=value).get(timeout=timeout_s)
+        try:
+            self._producer.send(self._topic, key=connector.encode(), value=value).get(timeout=timeout_s)
+        except Exception as exc:
+            raise DeliveryFailed(f"position of {connector} not saved: {exc}") from exc

@@ -10,7 +10,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ops import metrics
+from civicbus.ops import metrics
 
 
 class Progress:

@@ -15,14 +15,12 @@ import json
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from kafka import KafkaProducer
-from kafka.producer.future import FutureRecordMetadata
-
-from civicbus.kafka import ensure_topic, read_to_end
+from .delivery import Ack, Producer
+from .positions import Reader
 
 
 def source_key(key: Mapping[str, Any]) -> bytes:
@@ -31,33 +29,40 @@ def source_key(key: Mapping[str, Any]) -> bytes:
 
 
 class Reconciler:
-    def __init__(self, bootstrap: str, topic: str, producer: KafkaProducer, interval_s: float) -> None:
-        self._bootstrap = bootstrap
+    def __init__(
+        self,
+        producer: Producer,
+        topic: str,
+        read: Reader,
+        interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.topic = topic
         self._producer = producer
+        self._read = read
         self._interval = interval_s
-        self._last = time.monotonic()
-        ensure_topic(bootstrap, topic, partitions=1, compacted=True)
+        self._clock = clock
+        self._last = clock()
 
-    def remember(self, key: Mapping[str, Any], event: bytes) -> FutureRecordMetadata:
+    def remember(self, key: Mapping[str, Any], event: bytes) -> Ack:
         """Record the last event of a delivered row (sent with the batch it belongs to)."""
         return self._producer.send(self.topic, key=source_key(key), value=event)
 
-    def forget(self, index_key: bytes) -> FutureRecordMetadata:
+    def forget(self, index_key: bytes) -> Ack:
         return self._producer.send(self.topic, key=index_key, value=None)
 
     def due(self) -> bool:
-        return time.monotonic() - self._last >= self._interval
+        return self._clock() - self._last >= self._interval
 
     def deleted(self, current_keys: Iterator[Mapping[str, Any]]) -> list[tuple[bytes, bytes]]:
         """(index key, last event) of every delivered row whose key the source no longer has."""
-        self._last = time.monotonic()
+        self._last = self._clock()
         with tempfile.TemporaryDirectory() as tmp:
             db = sqlite3.connect(Path(tmp) / "reconcile.db")
             try:
                 db.execute("CREATE TABLE known (k BLOB PRIMARY KEY, event BLOB)")
                 db.execute("CREATE TABLE present (k BLOB PRIMARY KEY)")
-                for key, value in read_to_end(self._bootstrap, self.topic):
+                for key, value in self._read(self.topic):
                     if key is None:
                         continue
                     if value is None:

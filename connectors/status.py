@@ -15,9 +15,9 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from kafka import KafkaProducer
+from civicbus.core.kafka import read_to_end
 
-from civicbus.kafka import read_to_end
+from .delivery import Producer
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Status:
 class StatusReporter:
     """Keeps one connector's counters and publishes them; not thread-safe (one runner thread)."""
 
-    producer: KafkaProducer
+    producer: Producer
     topic: str
     status: Status
     interval_s: float = 5.0
@@ -61,6 +61,10 @@ class StatusReporter:
             self._window.popleft()
         first_t, first_n = self._window[0]
         s.rate_rows_s = round((s.rows_produced - first_n) / (now - first_t), 1) if now > first_t else 0.0
+
+    def start(self, position: Any) -> None:
+        self.status.position = position
+        self.publish("RUNNING")
 
     def tick(self) -> None:
         """Publish if the last publication is older than the interval."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from schemas.standards import NORMALIZERS, gender
-from schemas.standards.text import half_width
+from civicbus.schemas.standards import NORMALIZERS, gender
+from civicbus.schemas.standards.text import half_width
 
 Transform = Callable[[Any], Any]
 

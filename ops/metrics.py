@@ -29,6 +29,11 @@ CONNECTOR_ERRORS = Counter(
     "Failed polls or deliveries that were retried (database or broker unavailable)",
     ["connector", "stage"],
 )
+CONNECTOR_RESTARTS = Counter(
+    "civicbus_connector_restarts_total",
+    "Times the supervisor restarted a connector that crashed",
+    ["connector"],
+)
 CONNECTOR_HARD_DELETES = Counter(
     "civicbus_connector_hard_deletes_total",
     "Rows found deleted from the source by key reconciliation",

@@ -40,7 +40,7 @@ def load_catalog(texts: Iterable[str]) -> Catalog:
 @cache
 def catalog() -> Catalog:
     """Every named record of schemas/avro by full name (``namespace.name``)."""
-    files = resources.files("schemas").joinpath("avro").iterdir()
+    files = resources.files("civicbus.schemas").joinpath("avro").iterdir()
     return load_catalog(e.read_text(encoding="utf-8") for e in files if e.name.endswith(".avsc"))
 
 

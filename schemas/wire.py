@@ -13,7 +13,7 @@ from typing import Any
 
 import fastavro
 
-from .registry.client import RegistryClient
+from .registry_client import RegistryClient
 
 MAGIC = 0
 _HEADER = struct.Struct(">bI")

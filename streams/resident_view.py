@@ -1,50 +1,102 @@
 """The unified resident view (一人一档), as a faust app.
 
 faust's Stream.join and table joins raise NotImplementedError, so the join is built the way they
-would have been: one agent consumes both departments' topics, which are co-partitioned by the
-resident's ID (same partition count, same key bytes, same murmur2 partitioner), and folds each
-event into a changelog-backed table keyed by that ID. The table holds the encoded profile itself,
-so its changelog and the view topic carry the same bytes and a restarted worker recovers the
-table from the changelog. Each update is written to the compacted view topic keyed by the ID.
+would have been: one agent per department's topic, the topics co-partitioned by the resident's ID
+(same partition count, same key bytes, same murmur2 partitioner), each folding its events into one
+changelog-backed table keyed by that ID. The table holds the encoded profile itself, so its
+changelog and the view topic carry the same bytes and a restarted worker recovers the table from
+the changelog. Each update is written to the compacted view topic keyed by the ID.
 
-An event that cannot be decoded or applied goes to the dead-letter topic with its reason.
+The per-event step is :func:`fold`, a plain function over a mapping, so it is tested with a dict
+or inside ``agent.test_context()``. :func:`build` only declares the app: topics are created and
+the registry is reached when the worker starts (worker.py), which hands the view its codec.
+An event that cannot be decoded or applied goes to the dead-letter topic with its reason and its
+payload.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import faust
 import structlog
 from faust.types import EventT
 
-from civicbus.kafka import ensure_topic
-from ops import metrics
-from schemas import model
-from schemas.registry.client import RegistryClient
-from schemas.wire import AvroDecoder, AvroEncoder
+from civicbus.core.deadletter import DeadLetter
+from civicbus.ops import metrics
 
 from . import profile
+from .profile import Profile
 from .settings import StreamsSettings
 
 log = structlog.get_logger(__name__)
 PROCESSOR = "resident-profile"
 
 
-def build(settings: StreamsSettings) -> faust.App:
-    """A faust app with the resident-view agent; topics are created before it starts."""
-    bootstrap = settings.bootstrap_servers
-    for topic in (settings.resident_topic, settings.subsidy_topic):
-        ensure_topic(bootstrap, topic, settings.partitions)
-    ensure_topic(bootstrap, settings.view_topic, settings.partitions, compacted=True)
-    ensure_topic(bootstrap, settings.dead_letter_topic, 1)
+class Codec(Protocol):
+    """How the view reads keys and events and writes profiles (Avro through the registry)."""
 
+    def key(self, data: bytes) -> str: ...
+
+    def event(self, data: bytes) -> dict[str, Any]: ...
+
+    def profile(self, data: bytes) -> Profile: ...
+
+    def encode(self, value: Profile) -> bytes: ...
+
+
+def fold(
+    table: MutableMapping[bytes, bytes], codec: Codec, part: str, key: bytes | None, value: bytes | None
+) -> bytes | None:
+    """Fold one source event of ``part`` into ``table``; returns the view's new value for ``key``.
+
+    None means the profile holds nothing any more: the table forgets the key and the view gets a
+    tombstone. Raises (ValueError, SerializationError, …) for an event that cannot be applied;
+    the table is then unchanged.
+    """
+    if not isinstance(key, bytes):
+        raise ValueError("event has no key")
+    resident_id = codec.key(key)
+    envelope = codec.event(value) if value is not None else None
+    current = table.get(key)
+    before = codec.profile(current) if current is not None else profile.empty(resident_id)
+    after = profile.apply(before, part, envelope)
+    encoded = codec.encode(after) if after is not None else None
+    if encoded is None:
+        table.pop(key, None)
+    else:
+        table[key] = encoded
+    return encoded
+
+
+Emit = Callable[[bytes | None, bytes | None], Awaitable[Any]]
+"""Sends (key, value) to a topic; the view topic's and the dead-letter topic's by default."""
+
+
+@dataclass
+class ResidentView:
+    """The declared app; ``codec`` is handed in by the worker at start (or by a test).
+
+    ``emit`` and ``emit_dead`` write the view and dead-letter records; a test replaces them to
+    run an agent in ``test_context()`` without a broker.
+    """
+
+    app: faust.App
+    table: Any
+    emit: Emit
+    emit_dead: Callable[[bytes, bytes, list[tuple[str, bytes]]], Awaitable[Any]]
+    agents: dict[str, Any] = field(default_factory=dict)
+    codec: Codec | None = None
+
+
+def build(settings: StreamsSettings) -> ResidentView:
+    """Declare the app, its table and one agent per department topic; touches no broker."""
     app = faust.App(
         settings.app_id,
-        broker=[f"kafka://{hp}" for hp in bootstrap.split(",")],
-        store="memory://",
+        broker=[f"kafka://{hp}" for hp in settings.bootstrap_servers.split(",")],
+        store=settings.store,
         datadir=str(settings.data_dir),
         topic_partitions=settings.partitions,
         topic_replication_factor=1,
@@ -59,21 +111,10 @@ def build(settings: StreamsSettings) -> faust.App:
         broker_heartbeat_interval=settings.session_timeout_s / 3,
         broker_rebalance_timeout=settings.session_timeout_s * 2,
     )
-    registry = RegistryClient(settings.registry_url)
-    decode = AvroDecoder(registry)
-    encode = AvroEncoder(registry, f"{settings.view_topic}-value", model.schema("ResidentProfile"))
-    key_encode = AvroEncoder(registry, f"{settings.view_topic}-key", model.KEY_SCHEMA)
-    parts = {settings.resident_topic: profile.REGISTRATION, settings.subsidy_topic: profile.SUBSIDY}
-
-    sources = app.topic(
-        settings.resident_topic,
-        settings.subsidy_topic,
-        key_type=bytes,
-        value_type=bytes,
-        partitions=settings.partitions,
+    view_topic = app.topic(
+        settings.view_topic, key_type=bytes, value_type=bytes, partitions=settings.partitions
     )
-    view = app.topic(settings.view_topic, key_type=bytes, value_type=bytes, partitions=settings.partitions)
-    dead = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes, partitions=1)
+    dead_topic = app.topic(settings.dead_letter_topic, key_type=bytes, value_type=bytes, partitions=1)
     table = app.Table(
         "resident-profile",
         default=None,
@@ -82,50 +123,51 @@ def build(settings: StreamsSettings) -> faust.App:
         value_type=bytes,
         help="encoded ResidentProfile by ID key",
     )
-
-    @app.task  # type: ignore[untyped-decorator]
-    async def register_schemas() -> None:
-        key_encode("warm-up")  # registers the view's key and value schemas before any event
-        encode(profile.empty("0"))
+    view = ResidentView(
+        app,
+        table,
+        emit=lambda key, value: view_topic.send(key=key, value=value),
+        emit_dead=lambda key, value, headers: dead_topic.send(key=key, value=value, headers=headers),
+    )
 
     async def dead_letter(event: EventT[bytes], reason: str) -> None:
         metrics.STREAMS_DEAD_LETTERS.labels(PROCESSOR).inc()
         msg = event.message
-        body = {
-            "processor": PROCESSOR,
-            "topic": msg.topic,
-            "partition": msg.partition,
-            "offset": msg.offset,
-            "reason": reason,
-        }
-        log.warning("streams.dead_letter", **body)
-        await dead.send(key=msg.key, value=json.dumps(body, ensure_ascii=False).encode())
+        letter = DeadLetter(
+            origin=PROCESSOR,
+            origin_kind="processor",
+            source={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+            key={"key": msg.key.hex() if isinstance(msg.key, bytes) else str(msg.key)},
+            position={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
+            field="(event)",
+            reason=reason,
+            payload=msg.value if isinstance(msg.value, bytes) else None,
+        )
+        log.warning(
+            "streams.dead_letter", topic=msg.topic, partition=msg.partition, offset=msg.offset, reason=reason
+        )
+        await view.emit_dead(*letter.encode())
 
-    @app.agent(sources)  # type: ignore[arg-type]
-    async def join(stream: faust.Stream[bytes]) -> AsyncIterator[None]:
-        async for event in stream.events():
-            topic = event.message.topic
-            metrics.STREAMS_EVENTS.labels(PROCESSOR, topic).inc()
-            try:
-                key = event.key
-                if not isinstance(key, bytes):
-                    raise ValueError("event has no key")
-                resident_id = str(decode(key))
-                envelope: Any = decode(event.value) if event.value is not None else None
-                current = table.get(key)
-                before = decode(current) if current is not None else profile.empty(resident_id)
-                after = profile.apply(before, parts[topic], envelope)
-                value = encode(after) if after is not None else None
-            except Exception as exc:  # a bad event is data: dead-letter it, keep the stream
-                await dead_letter(event, f"{type(exc).__name__}: {exc}")
+    def agent_for(topic_name: str, part: str) -> Any:
+        source = app.topic(topic_name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+
+        async def process(stream: faust.Stream[bytes]) -> AsyncIterator[None]:
+            async for event in stream.events():
+                metrics.STREAMS_EVENTS.labels(PROCESSOR, topic_name).inc()
+                assert view.codec is not None, "the worker hands the view its codec before it starts"
+                try:
+                    value = fold(table, view.codec, part, event.key, event.value)
+                except Exception as exc:  # a bad event is data: dead-letter it, keep the stream
+                    await dead_letter(event, f"{type(exc).__name__}: {exc}")
+                    yield None
+                    continue
+                await view.emit(event.key, value)
+                metrics.STREAMS_VIEW_UPDATES.labels(PROCESSOR).inc()
                 yield None
-                continue
-            if value is None:
-                table.pop(key, None)
-            else:
-                table[key] = value
-            await view.send(key=key, value=value)
-            metrics.STREAMS_VIEW_UPDATES.labels(PROCESSOR).inc()
-            yield None
 
-    return app
+        process.__name__ = f"fold_{part}"
+        return app.agent(source, name=f"resident-profile.{part}")(process)  # type: ignore[arg-type]
+
+    view.agents[profile.REGISTRATION] = agent_for(settings.resident_topic, profile.REGISTRATION)
+    view.agents[profile.SUBSIDY] = agent_for(settings.subsidy_topic, profile.SUBSIDY)
+    return view

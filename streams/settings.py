@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from civicbus.settings import BusSettings
+from civicbus.core.settings import BusSettings
 
 
 class StreamsSettings(BusSettings):
@@ -20,6 +20,9 @@ class StreamsSettings(BusSettings):
     view_topic: str = "civicbus.view.resident-profile"
     dead_letter_topic: str = "civicbus.deadletter.resident-profile"
     data_dir: Path = Path(".civicbus/streams")
+    store: str = Field(
+        "memory://", pattern=r"^(memory|rocksdb|aerospike)://", description="faust table store"
+    )
     session_timeout_s: float = Field(
         10.0,
         ge=6,

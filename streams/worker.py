@@ -1,4 +1,9 @@
-"""Run the streams worker process until SIGTERM/SIGINT."""
+"""Run the streams worker process until SIGTERM/SIGINT.
+
+Start-up, in order: serve /metrics, create the source, view and dead-letter topics (waiting for
+the broker), declare the app, hand it a codec bound to the registry, register the view's schemas
+once the worker runs, then let faust take over.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,12 @@ import logging
 
 import faust
 
-from ops import metrics
-from ops.logging import configure
+from civicbus.core.kafka import ensure_topic
+from civicbus.ops import metrics
+from civicbus.ops.logging import configure
+from civicbus.schemas.registry_client import RegistryClient
 
+from .codec import AvroCodec
 from .resident_view import build
 from .settings import StreamsSettings
 
@@ -19,8 +27,24 @@ class _Worker(faust.Worker):
         configure(logging.getLevelName(level), "streams")
 
 
+def create_topics(settings: StreamsSettings) -> None:
+    bootstrap = settings.bootstrap_servers
+    for topic in (settings.resident_topic, settings.subsidy_topic):
+        ensure_topic(bootstrap, topic, settings.partitions)
+    ensure_topic(bootstrap, settings.view_topic, settings.partitions, compacted=True)
+    ensure_topic(bootstrap, settings.dead_letter_topic, 1)
+
+
 def run(settings: StreamsSettings) -> None:
     metrics.serve(settings.metrics_port, settings.metrics_addr)
-    app = build(settings)
-    worker = _Worker(app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    create_topics(settings)
+    view = build(settings)
+    codec = AvroCodec(RegistryClient(settings.registry_url), settings.view_topic)
+    view.codec = codec
+
+    @view.app.task  # type: ignore[untyped-decorator]
+    async def register_schemas() -> None:
+        codec.register()
+
+    worker = _Worker(view.app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.kafka import broker
-from ops.kafka.settings import BrokerSettings
+from civicbus.ops.kafka import broker
+from civicbus.ops.kafka.settings import BrokerSettings
 
 from .helpers import ROOT, free_port, spawn, stop, unique, wait_http
 

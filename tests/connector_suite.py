@@ -11,13 +11,15 @@ import json
 import signal
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from schemas import model
+from civicbus.core.deadletter import DeadLetter
+from civicbus.schemas import model
 
-from .helpers import decoder, read_topic, spawn, stop
+from .helpers import decoder, read_topic, spawn, stop, wait_until
 
 
 @dataclass
@@ -28,6 +30,8 @@ class Harness:
     cfg: dict[str, Any]  # its content
     add_rows: Callable[[int], None]  # add n new valid source rows
     source_key: Callable[[dict[str, Any]], str]  # an event's source key, as a comparable string
+    outage: Callable[[], AbstractContextManager[None]]  # the source is unreachable inside the block
+    add_bad: Callable[[], Callable[[DeadLetter], bool]]  # add malformed input; tells its dead letter
 
 
 def _run(h: Harness, env: dict[str, str], log: Path) -> Any:
@@ -43,7 +47,7 @@ def _events(h: Harness, bootstrap: str, registry_url: str, count: int) -> list[d
 def schema_is_canonical_and_records_keyed(
     h: Harness, env: dict[str, str], bootstrap: str, registry_url: str, logs: Path
 ) -> None:
-    from schemas.registry.client import RegistryClient
+    from civicbus.schemas.registry_client import RegistryClient
 
     h.add_rows(5)
     proc = _run(h, env, logs / "suite-schema.log")
@@ -93,3 +97,40 @@ def position_only_after_delivery_survives_sigkill(
     finally:
         stop(proc)
     assert len({h.source_key(e) for e in events}) == 3000
+
+
+def outage_is_retried(h: Harness, env: dict[str, str], bootstrap: str, registry_url: str, logs: Path) -> None:
+    h.add_rows(3)
+    log = logs / "suite-outage.log"
+    proc = _run(h, env, log)
+    try:
+        _events(h, bootstrap, registry_url, 3)
+        with h.outage():
+            wait_until(lambda: "source.read_failed" in log.read_text(), 120, "the outage noticed and retried")
+            assert proc.poll() is None, "the connector must wait an outage out, not exit"
+        h.add_rows(4)
+        events = _events(h, bootstrap, registry_url, 7)
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+    keys = Counter(h.source_key(e) for e in events)
+    assert len(keys) == 7 and max(keys.values()) == 1, keys
+
+
+def malformed_input_is_dead_lettered_and_the_connector_keeps_going(
+    h: Harness, env: dict[str, str], bootstrap: str, registry_url: str, logs: Path
+) -> None:
+    h.add_rows(2)
+    is_ours = h.add_bad()
+    h.add_rows(3)
+    proc = _run(h, env, logs / "suite-bad.log")
+    try:
+        events = _events(h, bootstrap, registry_url, 5)
+        dead = read_topic(bootstrap, f"civicbus.deadletter.{h.cfg['name']}", 1, timeout=60)
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+    letters = [DeadLetter.decode(r.value) for r in dead]
+    assert len(letters) == 1 and is_ours(letters[0]), letters
+    assert letters[0].origin == h.cfg["name"] and letters[0].reason
+    assert len({h.source_key(e) for e in events}) == 5

@@ -18,8 +18,8 @@ import requests
 import yaml
 from kafka import KafkaConsumer, TopicPartition
 
-from schemas.registry.client import RegistryClient
-from schemas.wire import AvroDecoder
+from civicbus.schemas.registry_client import RegistryClient
+from civicbus.schemas.wire import AvroDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "connectors" / "examples"

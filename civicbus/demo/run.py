@@ -25,14 +25,15 @@ import requests
 import sqlalchemy as sa
 import structlog
 
-from civicbus.settings import BusSettings, load
-from ops.kafka import broker
-from ops.kafka.settings import BrokerSettings
+from civicbus.connectors.config import ConnectorSettings
+from civicbus.core.settings import BusSettings, load
+from civicbus.ops.kafka import broker
+from civicbus.ops.kafka.settings import BrokerSettings
+from civicbus.streams.settings import StreamsSettings
 
 from .generate import HUKOU, MINZHENG, generate, hukou_row, minzheng_row, person
 
 log = structlog.get_logger(__name__)
-VIEW_TOPIC = "civicbus.view.resident-profile"
 GENDER = {"1": "男", "2": "女", "0": "未知", "9": "未说明"}
 
 
@@ -112,7 +113,9 @@ def run_demo(residents: int, seconds: float | None) -> int:
         )
         print(f"• wrote sample databases in {demo_dir}: 公安 {h} rows, 民政 {m} rows", flush=True)
     env = {**os.environ, "CIVICBUS_DEMO_DIR": str(demo_dir)}
-    examples = resources.files("connectors").joinpath("examples")
+    examples = resources.files("civicbus.connectors").joinpath("examples")
+    streams = load(StreamsSettings)
+    connectors = load(ConnectorSettings)
     children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -136,13 +139,14 @@ def run_demo(residents: int, seconds: float | None) -> int:
         children.append(_spawn(["streams", "worker"], logs / "streams.log", env))
         print(
             "• connectors and streams started; logs in .civicbus/logs/\n"
-            "• metrics: connectors http://127.0.0.1:9400/metrics, streams http://127.0.0.1:9401/metrics,"
+            f"• metrics: connectors {_metrics_url(connectors.metrics_addr, connectors.metrics_port)},"
+            f" streams {_metrics_url(streams.metrics_addr, streams.metrics_port)},"
             f" registry {bus.registry_url}/metrics\n"
-            f"• unified resident profiles from {VIEW_TOPIC}:\n",
+            f"• unified resident profiles from {streams.view_topic}:\n",
             flush=True,
         )
         deadline = time.monotonic() + seconds if seconds else None
-        return _follow(bus, demo_dir, deadline, stop, children)
+        return _follow(bus, streams.view_topic, demo_dir, deadline, stop, children)
     finally:
         for child in children:
             if child.poll() is None:
@@ -156,8 +160,13 @@ def run_demo(residents: int, seconds: float | None) -> int:
             broker.stop(bcfg)
 
 
+def _metrics_url(addr: str, port: int) -> str:
+    return f"http://{addr}:{port}/metrics" if port else "(metrics off)"
+
+
 def _follow(
     bus: BusSettings,
+    view_topic: str,
     demo_dir: Path,
     deadline: float | None,
     stop: threading.Event,
@@ -166,9 +175,9 @@ def _follow(
     """Print profiles as they arrive; insert one live resident once the first ones are shown."""
     from kafka import TopicPartition
 
-    from civicbus.kafka import consumer
-    from schemas.registry.client import RegistryClient
-    from schemas.wire import AvroDecoder
+    from civicbus.core.kafka import consumer
+    from civicbus.schemas.registry_client import RegistryClient
+    from civicbus.schemas.wire import AvroDecoder
 
     decode = AvroDecoder(RegistryClient(bus.registry_url))
     client = consumer(bus.bootstrap_servers, "demo consumer")
@@ -182,11 +191,11 @@ def _follow(
                 print("a civicbus process exited; see .civicbus/logs/", file=sys.stderr)
                 return 1
             if not assigned:
-                parts = client.partitions_for_topic(VIEW_TOPIC)
+                parts = client.partitions_for_topic(view_topic)
                 if not parts:
                     time.sleep(0.5)
                     continue
-                tps = [TopicPartition(VIEW_TOPIC, p) for p in sorted(parts)]
+                tps = [TopicPartition(view_topic, p) for p in sorted(parts)]
                 client.assign(tps)
                 client.seek_to_beginning(*tps)
                 assigned = True
@@ -216,5 +225,5 @@ def _follow(
         pass
     finally:
         client.close()
-    print(f"\n{shown} profile updates read from {VIEW_TOPIC}.", flush=True)
+    print(f"\n{shown} profile updates read from {view_topic}.", flush=True)
     return 0 if shown else 1

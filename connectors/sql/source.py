@@ -23,9 +23,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..base import Position, Source, SourceRow
+from ..base import ColumnUse, Position, Source, SourceRow, SourceUnavailable
 from . import bookmark
 from .bookmark import Bookmark
+from .checks import column_problems
 from .settings import SqlSettings
 
 _BUDGETS: dict[str, threading.BoundedSemaphore] = {}
@@ -103,6 +104,16 @@ class SqlSource(Source):
         self._table = relation
         self._select = sa.select(*self._columns).order_by(*[relation.c[c] for c in self._order])
 
+    def problems(self, uses: list[ColumnUse]) -> list[str]:
+        try:
+            with self._available("connect"):
+                relation = self.relation()
+        except ValueError as exc:
+            return [f"source: {exc}"]
+        except SourceUnavailable as exc:
+            return [f"source.url: {exc}"]
+        return column_problems(self._cfg, relation, uses)
+
     def relation(self) -> sa.FromClause:
         """The table (reflected) or the query (as a subquery); ValueError if neither is there."""
         return self._reflect() if self._cfg.table else self._wrap(self._cfg.query or "")
@@ -127,8 +138,18 @@ class SqlSource(Source):
 
     @contextmanager
     def _query(self) -> Iterator[None]:
-        with self._budget:
+        """One statement under the database's query budget; a driver error means unavailable."""
+        with self._budget, self._available("query"):
             yield
+
+    @contextmanager
+    def _available(self, doing: str) -> Iterator[None]:
+        """Turn the driver's errors into :class:`SourceUnavailable` naming the database."""
+        try:
+            yield
+        except sa.exc.DBAPIError as exc:
+            database = self._description["database"]
+            raise SourceUnavailable(f"cannot {doing} {database}: {exc.orig}") from exc
 
     def _floor(self) -> Callable[[Any], Any] | None:
         """Maps a mark's first ordering value to the lowest one the re-scan window covers."""

@@ -37,7 +37,7 @@ class BrokerError(RuntimeError):
 
 
 def _asset(name: str) -> bytes:
-    return resources.files("ops.kafka").joinpath(name).read_bytes()
+    return resources.files("civicbus.ops.kafka").joinpath(name).read_bytes()
 
 
 def _java_major() -> int:

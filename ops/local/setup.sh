@@ -28,5 +28,5 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
-.venv/bin/python -c 'from ops.kafka import broker, settings; broker.resolve(settings.BrokerSettings())'
+.venv/bin/python -c 'from civicbus.ops.kafka import broker, settings; broker.resolve(settings.BrokerSettings())'
 echo "civicbus setup: ready (.venv, Kafka jars in .civicbus/kafka/lib)"

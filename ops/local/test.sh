@@ -8,6 +8,5 @@ CIVICBUS_TEST_POSTGRES_URL=$(bash ops/local/postgres.sh | tail -n 1)
 export CIVICBUS_TEST_POSTGRES_URL
 CIVICBUS_TEST_MARIADB_URL=$(bash ops/local/mariadb.sh | tail -n 1)
 export CIVICBUS_TEST_MARIADB_URL
-.venv/bin/ruff check .
-.venv/bin/mypy
+bash ops/local/lint.sh
 exec .venv/bin/pytest "$@"

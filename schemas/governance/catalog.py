@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 import yaml
 
-from schemas import model
+from civicbus.schemas import model
 
 from .attributes import GRADE, SENSITIVITY, SHARE, UPDATE_CYCLE
 
@@ -146,7 +146,7 @@ def write(out: Path, connector_files: list[Path], view_topic: str) -> tuple[Path
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = env.from_string(
-        resources.files("schemas.governance").joinpath("catalog.html.j2").read_text(encoding="utf-8")
+        resources.files("civicbus.schemas.governance").joinpath("catalog.html.j2").read_text(encoding="utf-8")
     )
     out.mkdir(parents=True, exist_ok=True)
     md, html = out / "catalog.md", out / "catalog.html"

@@ -20,10 +20,10 @@ from pathlib import Path
 import avro.schema
 import requests
 
-from schemas import model
-from schemas.registry.client import RegistryClient
-from schemas.registry.compat import check as compat_check
-from schemas.registry.errors import RegistryError
+from civicbus.schemas import model
+from civicbus.schemas.compat import check as compat_check
+from civicbus.schemas.registry_client import RegistryClient
+from civicbus.schemas.registry_errors import RegistryError
 
 from .lint import lint
 

@@ -73,7 +73,7 @@ class Division:
 @cache
 def table() -> dict[str, Division]:
     found: dict[str, Division] = {}
-    for entry in resources.files("schemas.standards.data").iterdir():
+    for entry in resources.files("civicbus.schemas.standards.data").iterdir():
         if entry.name.startswith("gb2260_") and entry.name.endswith(".csv"):
             for row in csv.DictReader(entry.read_text(encoding="utf-8").splitlines()):
                 found[row["code"]] = Division(

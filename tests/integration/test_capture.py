@@ -51,7 +51,7 @@ def entities(table: str) -> sa.Table:
 
 
 def credit_code(n: int) -> str:
-    from schemas.standards import uscc
+    from civicbus.schemas.standards import uscc
 
     org = f"{n:08d}"
     first17 = "91110000" + org + uscc.org_check_char(org)
@@ -362,8 +362,8 @@ def test_broker_outage_mid_run_is_waited_out(
     registry_url: str,
     logs: Path,
 ) -> None:
-    from ops.kafka import broker
-    from ops.kafka.settings import BrokerSettings
+    from civicbus.ops.kafka import broker
+    from civicbus.ops.kafka.settings import BrokerSettings
 
     from ..helpers import free_port
 
@@ -396,7 +396,7 @@ def test_broker_outage_mid_run_is_waited_out(
 def test_every_source_session_is_read_only_in_the_database(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    from connectors.sql.source import read_only_engine
+    from civicbus.connectors.sql.source import read_only_engine
 
     url = {"sqlite": f"sqlite:///{tmp_path / 'x.db'}"}.get(kind) or str(
         request.getfixturevalue("postgres_url" if kind == "postgresql" else "mariadb_url")
@@ -470,9 +470,9 @@ def test_a_custom_read_only_query_is_captured_like_a_table(
     bad = yaml.safe_load(path.read_text(encoding="utf-8"))
     bad["source"]["query"] = "SELECT nothing FROM nowhere"
     path.write_text(yaml.safe_dump(bad, allow_unicode=True), encoding="utf-8")
-    from connectors.validate import validate
+    from civicbus.connectors.plan import problems
 
-    assert any("source.query does not run" in p for p in validate(path))
+    assert any("source.query does not run" in p for p in problems(path))
     with engine.begin() as conn:
         conn.execute(sa.text(f"DROP TABLE {reg}; DROP TABLE {state}"))
     engine.dispose()

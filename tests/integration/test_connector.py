@@ -46,7 +46,9 @@ def test_rows_become_events_and_bad_rows_dead_letter_while_good_rows_flow(
         letters = [json.loads(r.value) for r in dead]
         assert {d["key"]["id"] for d in letters} == bad_ids
         assert all(d["field"] == "id_number" and "check character" in d["reason"] for d in letters)
-        assert all(d["connector"] == cfg["name"] and d["position"] for d in letters)
+        assert all(
+            d["origin"] == cfg["name"] and d["origin_kind"] == "connector" and d["position"] for d in letters
+        )
         assert dict(dead[0].headers)["civicbus.error.field"] == b"id_number"
 
         decode = decoder(registry_url)
@@ -80,7 +82,7 @@ def test_rows_become_events_and_bad_rows_dead_letter_while_good_rows_flow(
 
 
 def _bad_check(number: str) -> bool:
-    from schemas.standards.id_number import check_char
+    from civicbus.schemas.standards.id_number import check_char
 
     return check_char(number[:17]) != number[17].upper()
 

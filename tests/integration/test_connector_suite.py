@@ -5,14 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
+import sqlalchemy as sa
 import yaml
 
+from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, create, hukou_row, person
 
 from .. import connector_suite as suite
@@ -22,20 +25,59 @@ pytestmark = pytest.mark.integration
 ROSTER = ["身份证号", "姓名", "性别", "出生日期", "民族", "现住址"]
 
 
-def sql_harness(tmp: Path) -> suite.Harness:
-    url = f"sqlite:///{tmp / 'hukou.db'}"
-    engine = create(url)
+def sql_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
+    """A household-registration table in a database of its own on the real PostgreSQL server,
+    read by a role of its own: an outage is that role refused and its sessions ended."""
+    admin_url = sa.make_url(str(request.getfixturevalue("postgres_url")))
+    name = unique("suite").replace("-", "_")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {name} LOGIN PASSWORD 'suite'"))
+        conn.execute(sa.text(f"CREATE DATABASE {name} OWNER {name}"))
+    reader = admin_url.set(username=name, password="suite", database=name)
+    create(reader.render_as_string(hide_password=False)).dispose()
+    writer = sa.create_engine(admin_url.set(database=name))  # the superuser writes, even in an outage
     rng = random.Random(3)
-    path, cfg = connector_file(tmp, "gongan-hukou.yaml", url, batch_size=100)
+    path, cfg = connector_file(
+        tmp, "gongan-hukou.yaml", reader.render_as_string(hide_password=False), batch_size=100
+    )
 
     def add(n: int) -> None:
-        with engine.begin() as conn:
+        with writer.begin() as conn:
             conn.execute(HUKOU.insert(), [hukou_row(person(rng), rng, dt.datetime.now()) for _ in range(n)])
 
-    return suite.Harness(path, cfg, add, lambda e: json.loads(e["source"]["key"])["RKID"])
+    @contextmanager
+    def outage() -> Iterator[None]:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"ALTER ROLE {name} NOLOGIN"))
+            conn.execute(
+                sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'")
+            )
+        try:
+            yield
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f"ALTER ROLE {name} LOGIN"))
+
+    def add_bad() -> Callable[[DeadLetter], bool]:
+        row = hukou_row(person(rng), rng, dt.datetime.now())
+        row["GMSFHM"] = "11010519491231002Y"  # no check character is Y
+        with writer.begin() as conn:
+            rkid = conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one()
+        return lambda letter: letter.key == {"RKID": str(rkid)} and letter.field == "id_number"
+
+    try:
+        yield suite.Harness(path, cfg, add, lambda e: json.loads(e["source"]["key"])["RKID"], outage, add_bad)
+    finally:
+        writer.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()
 
 
-def spreadsheet_harness(tmp: Path) -> suite.Harness:
+def spreadsheet_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
+    """A drop folder of XLSX ledgers; an outage is the folder gone (an unmounted share)."""
     folder = tmp / "drop"
     folder.mkdir()
     rng = random.Random(4)
@@ -68,10 +110,24 @@ def spreadsheet_harness(tmp: Path) -> suite.Harness:
             )
         book.save(folder / f"ledger-{next(files):03d}.xlsx")
 
-    return suite.Harness(path, cfg, add, lambda e: e["source"]["key"])
+    @contextmanager
+    def outage() -> Iterator[None]:
+        away = folder.with_name("drop-unmounted")
+        folder.rename(away)
+        try:
+            yield
+        finally:
+            away.rename(folder)
+
+    def add_bad() -> Callable[[DeadLetter], bool]:
+        bad = f"ledger-{next(files):03d}.xlsx"
+        (folder / bad).write_bytes(b"PK\x03\x04 a workbook cut short by a USB stick pulled out")
+        return lambda letter: letter.key == {"__file__": bad} and "not a readable workbook" in letter.reason
+
+    yield suite.Harness(path, cfg, add, lambda e: e["source"]["key"], outage, add_bad)
 
 
-HARNESSES: dict[str, Callable[[Path], suite.Harness]] = {
+HARNESSES: dict[str, Callable[[Path, pytest.FixtureRequest], Iterator[suite.Harness]]] = {
     "sql": sql_harness,
     "spreadsheet": spreadsheet_harness,
 }
@@ -79,6 +135,8 @@ CHECKS = [
     suite.schema_is_canonical_and_records_keyed,
     suite.restart_resumes_without_loss_or_repeat,
     suite.position_only_after_delivery_survives_sigkill,
+    suite.outage_is_retried,
+    suite.malformed_input_is_dead_lettered_and_the_connector_keeps_going,
 ]
 
 
@@ -92,11 +150,14 @@ def test_connector_type_passes_the_standard_suite(
     bootstrap: str,
     registry_url: str,
     logs: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
-    check(HARNESSES[kind](tmp_path), bus_env, bootstrap, registry_url, logs)
+    with contextmanager(HARNESSES[kind])(tmp_path, request) as harness:
+        check(harness, bus_env, bootstrap, registry_url, logs)
 
 
 def test_spreadsheet_bad_row_dead_letters_with_file_and_row(
+    request: pytest.FixtureRequest,
     tmp_path: Path,
     bus_env: dict[str, str],
     bootstrap: str,
@@ -105,7 +166,7 @@ def test_spreadsheet_bad_row_dead_letters_with_file_and_row(
 ) -> None:
     from ..helpers import read_topic, spawn, stop
 
-    h = spreadsheet_harness(tmp_path)
+    h = next(spreadsheet_harness(tmp_path, request))
     (Path(h.cfg["source"]["folder"]) / "manual.csv").write_bytes(
         (
             "\ufeff" + ",".join(ROSTER) + "\n11010519491231002X,王芳,女,1949-12-31,汉,朝阳区\n"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from schemas import model
-from schemas.registry.client import RegistryClient
+from civicbus.schemas import model
+from civicbus.schemas.registry_client import RegistryClient
 
 from ..helpers import ROOT, unique
 

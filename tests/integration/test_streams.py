@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import random
 import time
 from pathlib import Path
@@ -12,8 +11,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, MINZHENG, generate, hukou_row, minzheng_row, person
-from schemas.standards import id_number
+from civicbus.schemas.standards import id_number
 
 from ..helpers import connector_file, decoder, read_topic, spawn, stop, unique, wait_until
 
@@ -120,8 +120,9 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
 
         wait_until(rejoined, 120, "the post-restart join", interval=0.5)
         dead = read_topic(bootstrap, env["CIVICBUS_STREAMS_DEAD_LETTER_TOPIC"], 1, timeout=10)
-        letter = json.loads(dead[0].value)
-        assert letter["topic"] == hukou["target"]["topic"] and "magic byte" in letter["reason"]
+        letter = DeadLetter.decode(dead[0].value)
+        assert letter.source["topic"] == hukou["target"]["topic"] and "magic byte" in letter.reason
+        assert letter.origin_kind == "processor" and letter.payload  # kept for a replay
     finally:
         for proc in procs:
             stop(proc)

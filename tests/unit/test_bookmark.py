@@ -1,8 +1,8 @@
 import datetime as dt
 import decimal
 
-from connectors.sql import bookmark
-from connectors.sql.settings import SqlSettings
+from civicbus.connectors.sql import bookmark
+from civicbus.connectors.sql.settings import SqlSettings
 
 
 def cfg(**kw: object) -> SqlSettings:

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.standards import InvalidValue, division, ethnicity, phone, uscc
-from schemas.standards.text import decode_legacy
+from civicbus.schemas.standards import InvalidValue, division, ethnicity, phone, uscc
+from civicbus.schemas.standards.text import decode_legacy
 
 GOOD_USCC = "91110000600037341L"
 

@@ -2,7 +2,7 @@ import json
 
 import avro.schema
 
-from schemas.registry.compat import check
+from civicbus.schemas.compat import check
 
 
 def parse(fields: list[dict[str, object]]) -> avro.schema.Schema:

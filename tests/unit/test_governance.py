@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
-from schemas import model
-from schemas.governance.lint import lint
-from schemas.governance.masking import MaskPolicy, mask, protect, pseudonym
+from civicbus.schemas import model
+from civicbus.schemas.governance.lint import lint
+from civicbus.schemas.governance.masking import MaskPolicy, mask, protect, pseudonym
 
 KEY = b"0123456789abcdef-test-key"
 

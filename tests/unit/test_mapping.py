@@ -3,9 +3,9 @@ import decimal
 
 import pytest
 
-from connectors.config import FieldRule
-from connectors.mapping import Mapper, MappingError
-from schemas import model
+from civicbus.connectors.config import FieldRule
+from civicbus.connectors.mapping import Mapper, MappingError
+from civicbus.schemas import model
 
 SUBSIDY_RULES = {
     "subsidy_id": FieldRule(column="id"),

@@ -3,7 +3,7 @@ import json
 import avro.schema
 import fastavro
 
-from schemas import model
+from civicbus.schemas import model
 
 
 def test_every_canonical_schema_and_its_envelope_parses_in_both_libraries() -> None:

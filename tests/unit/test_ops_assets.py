@@ -9,12 +9,12 @@ from pathlib import Path
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from civicbus.settings import BusSettings
-from connectors.config import ConnectorSettings
-from ops import metrics
-from ops.kafka.settings import BrokerSettings
-from schemas.registry.settings import RegistrySettings
-from streams.settings import StreamsSettings
+from civicbus.connectors.config import ConnectorSettings
+from civicbus.core.settings import BusSettings
+from civicbus.ops import metrics
+from civicbus.ops.kafka.settings import BrokerSettings
+from civicbus.registry.settings import RegistrySettings
+from civicbus.streams.settings import StreamsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 OFFICIAL = {"apache/kafka", "python", "prom/prometheus", "grafana/grafana"}

@@ -1,7 +1,7 @@
 import datetime as dt
 import itertools
 
-from streams import profile
+from civicbus.streams import profile
 
 REG = {
     "op": "r",

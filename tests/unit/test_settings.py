@@ -2,11 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from civicbus.settings import SettingsError, load
-from connectors.config import ConfigError
-from connectors.config import load as load_connector
-from connectors.sql.settings import SqlSettings
-from schemas.registry.settings import RegistrySettings
+from civicbus.connectors.config import ConfigError
+from civicbus.connectors.config import load as load_connector
+from civicbus.connectors.sql.settings import SqlSettings
+from civicbus.core.settings import SettingsError, load
+from civicbus.registry.settings import RegistrySettings
 
 from ..helpers import EXAMPLES
 

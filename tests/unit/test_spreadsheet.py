@@ -1,14 +1,16 @@
 """The spreadsheet drop folder as a source: CSV in GBK or UTF-8, XLSX, each row once."""
 
 import datetime as dt
+import os
 import shutil
 from pathlib import Path
 
 import openpyxl
 import pytest
 
-from connectors.spreadsheet.settings import SpreadsheetSettings
-from connectors.spreadsheet.source import SpreadsheetSource
+from civicbus.connectors.base import SourceRow, SourceUnavailable
+from civicbus.connectors.spreadsheet.settings import SpreadsheetSettings
+from civicbus.connectors.spreadsheet.source import FILE, SpreadsheetSource
 
 COLUMNS = ["身份证号", "姓名", "走访日期"]
 
@@ -69,9 +71,42 @@ def test_a_restart_mid_file_resumes_after_the_last_saved_row(tmp_path: Path) -> 
     assert [r.values["姓名"] for r in first + resumed] == [f"人{i}" for i in range(5)]
 
 
-def test_missing_columns_and_folder_are_reported(tmp_path: Path) -> None:
+def test_files_that_are_not_ledgers_become_bad_rows_naming_the_file_and_the_rest_go_on(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a-wrong-header.csv").write_text("身份证号,名字\n1,2\n", encoding="utf-8")
+    (tmp_path / "b-corrupt.xlsx").write_bytes(b"PK\x03\x04 this is not a zip archive")
+    (tmp_path / "c-binary.csv").write_bytes(bytes(range(256)) * 4)
+    ledger_xlsx(tmp_path / "d-good.xlsx", [["110105194912310021", "王芳", None]])
+    (tmp_path / "~$d-good.xlsx").write_bytes(b"\x05wang  " + b"\x00" * 40)
+    for i, name in enumerate(sorted(p.name for p in tmp_path.iterdir())):  # a stable file order
+        os.utime(tmp_path / name, (1_700_000_000 + i, 1_700_000_000 + i))
+    rows, _ = drain_rows(source(tmp_path), limit=10)
+    bad = {r.key[FILE]: r.error for r in rows if r.error}
+    assert set(bad) == {"a-wrong-header.csv", "b-corrupt.xlsx", "c-binary.csv", "~$d-good.xlsx"}
+    assert "no column(s) ['姓名', '走访日期'] in header row 1" in str(bad["a-wrong-header.csv"])
+    assert "not a readable workbook" in str(bad["b-corrupt.xlsx"])
+    assert "not a text ledger" in str(bad["c-binary.csv"])
+    assert "lock file" in str(bad["~$d-good.xlsx"])
+    assert [r.values["姓名"] for r in rows if not r.error] == ["王芳"]
+
+
+def test_bad_files_are_reported_once_and_a_resume_after_them_does_not_repeat_them(tmp_path: Path) -> None:
     (tmp_path / "x.csv").write_text("身份证号,名字\n1,2\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"no column\(s\) \['姓名', '走访日期'\]"):
-        source(tmp_path).read(None, 10)
-    with pytest.raises(ValueError, match="is not a folder"):
+    rows, position = drain_rows(source(tmp_path), limit=10)
+    assert [r.error is not None for r in rows] == [True]
+    assert source(tmp_path).read(position, 10) == []
+
+
+def test_a_missing_folder_is_unavailable_not_invalid(tmp_path: Path) -> None:
+    with pytest.raises(SourceUnavailable, match="is not a folder"):
         source(tmp_path / "nope")
+
+
+def drain_rows(src: SpreadsheetSource, limit: int) -> tuple[list[SourceRow], object]:
+    rows: list[SourceRow] = []
+    position: object = None
+    while batch := src.read(position, limit):
+        rows += batch
+        position = batch[-1].position
+    return rows, position

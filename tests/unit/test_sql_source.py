@@ -4,8 +4,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from connectors.sql.settings import SqlSettings
-from connectors.sql.source import SqlSource
+from civicbus.connectors.sql.settings import SqlSettings
+from civicbus.connectors.sql.source import SqlSource
 
 
 def make(tmp: Path, n: int) -> str:

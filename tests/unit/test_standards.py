@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from schemas.standards import InvalidValue, dates, gender, id_number
+from civicbus.schemas.standards import InvalidValue, dates, gender, id_number
 
 
 def test_known_good_example_from_domain_reference() -> None:

@@ -20,11 +20,10 @@ import avro.schema
 import structlog
 from kafka import KafkaProducer
 
-from civicbus.kafka import ensure_topic, producer, read_to_end
-from ops import metrics
-
-from .compat import MODES, check
-from .errors import RegistryError
+from civicbus.core.kafka import ensure_topic, producer, read_to_end
+from civicbus.ops import metrics
+from civicbus.schemas.compat import MODES, check
+from civicbus.schemas.registry_errors import RegistryError
 
 log = structlog.get_logger(__name__)
 

@@ -16,9 +16,9 @@ import structlog
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ops import metrics
+from civicbus.ops import metrics
+from civicbus.schemas.registry_errors import RegistryError
 
-from .errors import RegistryError
 from .store import SchemaStore
 
 log = structlog.get_logger(__name__)

@@ -12,11 +12,16 @@ import sys
 import time
 from typing import Any, TextIO
 
+import click
 from kafka import TopicPartition
 
-from civicbus.kafka import consumer
-from schemas.registry.client import RegistryClient
-from schemas.wire import AvroDecoder, SerializationError
+from civicbus.core.kafka import consumer
+from civicbus.core.settings import BusSettings
+from civicbus.ops.logging import configure
+from civicbus.schemas.registry_client import RegistryClient
+from civicbus.schemas.wire import AvroDecoder, SerializationError
+
+from .common import settings
 
 
 def _decode(decoder: AvroDecoder, data: bytes | None) -> Any:
@@ -80,3 +85,15 @@ def tail(
     finally:
         client.close()
     return count
+
+
+@click.command("tail")
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="start at the oldest record, not at now")
+@click.option("--max-records", type=int, default=None, help="stop after this many records")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="stop after this many seconds")
+def command(topic: str, from_beginning: bool, max_records: int | None, timeout_s: float | None) -> None:
+    """Print each record of TOPIC as a JSON line, decoded through the registry."""
+    configure("WARNING")
+    s = settings(BusSettings)
+    tail(s.bootstrap_servers, s.registry_url, topic, from_beginning, max_records, timeout_s)

@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from .errors import RegistryError
+from .registry_errors import RegistryError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from civicbus.settings import BusSettings
-
-from .compat import Mode
+from civicbus.core.settings import BusSettings
+from civicbus.schemas.compat import Mode
 
 
 class RegistrySettings(BusSettings):

@@ -19,14 +19,8 @@ import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    stop_never,
-    stop_when_event_set,
-    wait_exponential,
-)
+
+from .backoff import Stopped, retry
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -35,46 +29,16 @@ RETRYABLE = (KafkaError, OSError)
 BOOTSTRAP_TIMEOUT_MS = 5000
 """How long one client construction waits for a broker before :func:`with_backoff` logs and retries."""
 
-
-class Stopped(Exception):
-    """The stop event was set while waiting for the broker."""
+__all__ = ["Stopped", "admin", "consumer", "ensure_topic", "producer", "read_to_end", "with_backoff"]
 
 
 def with_backoff(factory: Callable[[], T], what: str, stop: threading.Event | None = None) -> T:
-    """Call ``factory`` until it succeeds; waits 0.5 s doubling to 10 s between attempts.
+    """Call ``factory`` until it succeeds, waiting with :class:`~.backoff.Backoff` between attempts.
 
-    Raises :class:`Stopped` once ``stop`` is set; non-retryable errors propagate at once.
+    Each wait is logged as ``kafka.unavailable``. Raises :class:`Stopped` once ``stop`` is set;
+    non-retryable errors propagate at once.
     """
-
-    def _log(state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.warning(
-            "kafka.unavailable",
-            what=what,
-            attempt=state.attempt_number,
-            retry_in_s=round(state.upcoming_sleep, 2),
-            error=str(exc),
-        )
-
-    event = stop or threading.Event()
-
-    def sleep(seconds: float) -> None:
-        event.wait(seconds)
-
-    retrying = Retrying(
-        retry=retry_if_exception_type(RETRYABLE),
-        wait=wait_exponential(multiplier=0.5, max=10),
-        stop=stop_when_event_set(event) if stop else stop_never,
-        sleep=sleep,
-        before_sleep=_log,
-        reraise=True,
-    )
-    try:
-        return retrying(factory)
-    except RETRYABLE:
-        if event.is_set():
-            raise Stopped(what) from None
-        raise
+    return retry(factory, what, RETRYABLE, stop, event="kafka.unavailable")
 
 
 def admin(bootstrap: str, stop: threading.Event | None = None) -> KafkaAdminClient:

@@ -1,0 +1,27 @@
+"""The ``civicbus`` command: one entry for integrators, operations staff and the demo.
+
+Orchestration only: each sub-command (a module here) loads its component's settings first (a bad
+setting exits 2 with one line naming the variable), then calls into the component. Long-running
+commands log JSON lines to stderr.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import broker, check, connectors, demo, registry, schemas, streams, tail
+
+
+@click.group()
+@click.option("--log-level", default="INFO", show_default=True, envvar="CIVICBUS_LOG_LEVEL")
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
+    """civicbus: departmental databases → canonical Avro events on Kafka → unified views."""
+    ctx.obj = {"log_level": log_level}
+
+
+for module in (broker, registry, connectors, streams, tail, check, schemas, demo):
+    main.add_command(module.command)
+
+if __name__ == "__main__":
+    main()

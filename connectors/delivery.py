@@ -1,0 +1,45 @@
+"""What delivery to the broker looks like to the engine: a producer that answers each send with an
+acknowledgement, and the one error that means "not delivered, read it again".
+
+kafka-python's KafkaProducer and FutureRecordMetadata fit these protocols; unit tests hand in fakes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+
+class Ack(Protocol):
+    """The broker's answer for one record (kafka-python's FutureRecordMetadata fits)."""
+
+    @property
+    def is_done(self) -> bool: ...
+
+    @property
+    def exception(self) -> BaseException | None: ...
+
+    def failed(self) -> bool: ...
+
+    def get(self, timeout: float | None = None) -> Any: ...
+
+
+class DeliveryFailed(Exception):
+    """A record was not acknowledged (or a position was not saved); the batch must be re-read."""
+
+
+class Producer(Protocol):
+    """Sends records asynchronously (kafka-python's KafkaProducer fits)."""
+
+    def send(
+        self,
+        topic: str,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> Ack: ...
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+    def close(self, timeout: float | None = None) -> None: ...

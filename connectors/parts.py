@@ -1,0 +1,54 @@
+"""What the connector engine is handed, and the small contracts each part keeps.
+
+The engine (runner.py) builds none of these: wiring.py assembles the Kafka-backed ones for a
+running connector, and unit tests hand in fakes, so the engine's guarantees are tested without
+a broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .base import Position, Source
+from .deadletter import DeadLetters
+from .delivery import Producer
+from .events import EventBuilder
+from .reconcile import Reconciler
+
+
+class Positions(Protocol):
+    def load(self, connector: str) -> Position | None:
+        """The last saved position, or None."""
+
+    def save(self, connector: str, position: Position) -> None:
+        """Store durably before returning; DeliveryFailed if that cannot be done."""
+
+
+class StatusSink(Protocol):
+    def start(self, position: Position | None) -> None:
+        """The connector runs from ``position``; publish RUNNING."""
+
+    def publish(self, state: str | None = None) -> None: ...
+
+    def tick(self) -> None: ...
+
+    def failed(self) -> None: ...
+
+    def delivered(self, produced: int, dead: int, position: Any, newest_ts_ms: int | None) -> None: ...
+
+
+@dataclass
+class Parts:
+    """Everything one connector's engine works with."""
+
+    source: Source
+    producer: Producer
+    events: EventBuilder
+    positions: Positions
+    status: StatusSink
+    dead_letters: DeadLetters
+    reconciler: Reconciler | None = None
+    decode: Callable[[bytes], Any] | None = None
+    """Decodes a delivered event (reconciliation turns its ``after`` into a delete's ``before``)."""

@@ -1,0 +1,106 @@
+"""Assemble a running connector: its plan, Kafka-backed parts, and the engine.
+
+:func:`run` is what ``civicbus connectors run`` does for each file: wait for the broker and the
+registry (with the one backoff, ending at once on ``stop``), create the connector's topics,
+register its key and value schemas (an incompatible schema stops it before any row is read),
+then hand every part to the engine and run it until ``stop``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import structlog
+
+from civicbus.core.backoff import Stopped, retry
+from civicbus.core.kafka import ensure_topic, producer, read_to_end
+from civicbus.schemas import model
+from civicbus.schemas.registry_client import RegistryClient
+from civicbus.schemas.registry_errors import RegistryError
+from civicbus.schemas.wire import AvroDecoder, AvroEncoder
+
+from .config import ConnectorSettings
+from .deadletter import DeadLetters
+from .events import EventBuilder
+from .parts import Parts
+from .plan import Plan
+from .positions import PositionStore
+from .reconcile import Reconciler
+from .runner import Connector
+from .status import Status, StatusReporter
+
+log = structlog.get_logger(__name__)
+
+
+class _RegistryAway(Exception):
+    """The registry did not answer, or answered with a server error: worth waiting for."""
+
+
+def _register(registry: RegistryClient, encoder: AvroEncoder) -> None:
+    try:
+        registry.register(encoder.subject, encoder.schema)
+    except RegistryError as exc:
+        if exc.code >= 50000:
+            raise _RegistryAway(exc.message) from exc
+        raise
+
+
+def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> Parts:
+    """Kafka-backed parts for ``plan``; raises Stopped if ``stop`` is set while waiting."""
+    cfg = plan.cfg
+    bootstrap = settings.bootstrap_servers
+
+    def read(topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
+        return read_to_end(bootstrap, topic)
+
+    ensure_topic(bootstrap, cfg.target.topic, cfg.target.partitions, stop=stop)
+    ensure_topic(bootstrap, cfg.dead_letter_topic, 1, stop=stop)
+    ensure_topic(bootstrap, settings.positions_topic, 1, compacted=True, stop=stop)
+    ensure_topic(bootstrap, settings.status_topic, 1, compacted=True, stop=stop)
+    registry = RegistryClient(settings.registry_url)
+    key_enc = AvroEncoder(registry, f"{cfg.target.topic}-key", model.KEY_SCHEMA)
+    value_enc = AvroEncoder(registry, f"{cfg.target.topic}-value", plan.envelope)
+    for encoder in (key_enc, value_enc):
+        retry(
+            lambda e=encoder: _register(registry, e),  # type: ignore[misc]
+            "registry",
+            (_RegistryAway,),
+            stop,
+            event="registry.unavailable",
+        )
+    client = producer(bootstrap, "connector producer", stop, linger_ms=5, batch_size=256 * 1024)
+    source = plan.source()
+    described = source.describe()
+    reconciler = None
+    if cfg.source.reconcile_interval_s:
+        ensure_topic(bootstrap, cfg.index_topic, 1, compacted=True, stop=stop)
+        reconciler = Reconciler(client, cfg.index_topic, read, cfg.source.reconcile_interval_s)
+    return Parts(
+        source=source,
+        producer=client,
+        events=EventBuilder(
+            plan.mapper,
+            cfg.target.key,
+            {**described, "department": cfg.department, "system": cfg.system, "connector": cfg.name},
+            key_enc,
+            value_enc,
+        ),
+        positions=PositionStore(client, settings.positions_topic, read),
+        status=StatusReporter(client, settings.status_topic, Status(cfg.name, topic=cfg.target.topic)),
+        dead_letters=DeadLetters(
+            client, cfg.dead_letter_topic, cfg.name, {**described, "department": cfg.department}
+        ),
+        reconciler=reconciler,
+        decode=AvroDecoder(registry),
+    )
+
+
+def run(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> None:
+    """Run ``plan``'s connector until ``stop`` is set; a setting that cannot work raises."""
+    try:
+        parts = assemble(plan, settings, stop)
+    except Stopped as exc:
+        log.info("connector.stopped", connector=plan.cfg.name, during_setup=str(exc))
+        return
+    Connector(plan.cfg.name, plan.cfg.target.topic, parts, plan.pace(settings.max_backoff_s)).run(stop)

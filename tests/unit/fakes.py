@@ -1,0 +1,205 @@
+"""Fakes for the connector engine's parts (connectors/parts.py): no broker, no database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from civicbus.connectors.base import Source, SourceRow, SourceSettings, SourceUnavailable
+from civicbus.connectors.delivery import DeliveryFailed
+from civicbus.connectors.events import Event, Rejected
+
+
+class FakeAck:
+    """An acknowledgement the test resolves (or that is resolved at once when ``auto``)."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self.exception: BaseException | None = None
+
+    @property
+    def is_done(self) -> bool:
+        return self._done.is_set()
+
+    def failed(self) -> bool:
+        return self.is_done and self.exception is not None
+
+    def succeed(self) -> None:
+        self._done.set()
+
+    def fail(self, exc: BaseException) -> None:
+        self.exception = exc
+        self._done.set()
+
+    def get(self, timeout: float | None = None) -> Any:
+        if not self._done.wait(timeout):
+            raise TimeoutError("not acknowledged")
+        if self.exception is not None:
+            raise self.exception
+        return "metadata"
+
+
+@dataclass
+class Sent:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    ack: FakeAck
+
+
+class FakeProducer:
+    """Records every send. ``auto`` acknowledges at once; ``fail_when(sent)`` fails chosen sends."""
+
+    def __init__(self, auto: bool = True, fail_when: Callable[[Sent], bool] | None = None) -> None:
+        self.auto = auto
+        self.fail_when = fail_when
+        self.sent: list[Sent] = []
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def send(
+        self,
+        topic: str,
+        *,
+        key: bytes | None = None,
+        value: bytes | None = None,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> FakeAck:
+        ack = FakeAck()
+        record = Sent(topic, key, value, list(headers or []), ack)
+        with self._lock:
+            self.sent.append(record)
+        if self.fail_when is not None and self.fail_when(record):
+            ack.fail(RuntimeError(f"broker refused a record on {topic}"))
+        elif self.auto:
+            ack.succeed()
+        return ack
+
+    def on(self, topic: str) -> list[Sent]:
+        with self._lock:
+            return [s for s in self.sent if s.topic == topic]
+
+    def flush(self, timeout: float | None = None) -> None:
+        pass
+
+    def close(self, timeout: float | None = None) -> None:
+        self.closed = True
+
+
+class FakePositions:
+    def __init__(self, start: Any = None, fail_times: int = 0) -> None:
+        self.saved: list[Any] = [] if start is None else [start]
+        self.fail_times = fail_times
+
+    def load(self, connector: str) -> Any:
+        return self.saved[-1] if self.saved else None
+
+    def save(self, connector: str, position: Any) -> None:
+        if self.fail_times:
+            self.fail_times -= 1
+            raise DeliveryFailed("position topic refused the write")
+        self.saved.append(position)
+
+
+@dataclass
+class FakeStatus:
+    states: list[str] = field(default_factory=list)
+    failures: int = 0
+    delivered_rows: int = 0
+    dead: int = 0
+
+    def start(self, position: Any) -> None:
+        self.states.append("RUNNING")
+
+    def publish(self, state: str | None = None) -> None:
+        if state:
+            self.states.append(state)
+
+    def tick(self) -> None:
+        pass
+
+    def failed(self) -> None:
+        self.failures += 1
+
+    def delivered(self, produced: int, dead: int, position: Any, newest_ts_ms: int | None) -> None:
+        self.delivered_rows += produced
+        self.dead += dead
+
+
+class ListSource(Source):
+    """Rows 1..n of a list; the position after row i is i. ``outages`` reads raise unavailable."""
+
+    settings_model = SourceSettings
+
+    def __init__(self, settings: Any = None, columns: list[str] | None = None) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.bad: dict[int, str] = {}
+        self.deleted: set[int] = set()
+        self.outages = 0
+        self.setup_outages = 0
+        self.reads: list[Any] = []
+        self.closed = False
+
+    def setup(self) -> None:
+        if self.setup_outages:
+            self.setup_outages -= 1
+            raise SourceUnavailable("database away")
+
+    def read(self, after: Any, limit: int) -> list[SourceRow]:
+        self.reads.append(after)
+        if self.outages:
+            self.outages -= 1
+            raise SourceUnavailable("database away")
+        start = after or 0
+        out = []
+        for i in range(start + 1, min(start + limit, len(self.rows)) + 1):
+            if i in self.bad:
+                out.append(SourceRow.bad({"id": i}, i, self.bad[i]))
+            else:
+                out.append(SourceRow(values=self.rows[i - 1], key={"id": i}, position=i))
+        return out
+
+    def describe(self) -> dict[str, str]:
+        return {"database": "list", "table": "rows"}
+
+    def keys(self) -> Iterator[Mapping[str, Any]]:
+        return iter([{"id": i} for i in range(1, len(self.rows) + 1) if i not in self.deleted])
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class JsonEvents:
+    """Stands in for EventBuilder: the key is the row's id, a row with ``bad`` is rejected."""
+
+    def event(self, row: SourceRow) -> Event:
+        if row.error is not None:
+            raise Rejected("(source)", row.error)
+        if row.values.get("bad"):
+            raise Rejected("name", "is required but the source value is null or blank")
+        return Event(str(row.key["id"]).encode(), f"{row.op}:{row.values}".encode())
+
+    def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
+        return Event(str(row.key["id"]).encode(), f"d:{before}".encode())
+
+
+def run_until(connector: Any, done: Callable[[], bool], timeout_s: float = 60) -> threading.Event:
+    """Run ``connector`` in a thread until ``done()`` holds, then stop it and wait for it."""
+    stop = threading.Event()
+    thread = threading.Thread(target=connector.run, args=(stop,), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not done():
+            assert thread.is_alive(), "the connector thread ended before the condition held"
+            assert time.monotonic() < deadline, "condition not reached (a hang, not a slow machine)"
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        thread.join(timeout_s)
+    assert not thread.is_alive(), "the connector did not stop"
+    return stop
