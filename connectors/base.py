@@ -56,6 +56,19 @@ class SourceRow:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceHealth:
+    """What a source can tell about the work ahead of a position (each None if it cannot)."""
+
+    pending: int | None = None
+    """Rows after the position not yet read."""
+    unplaced: int | None = None
+    """Rows the capture can never place in its order (a NULL ordering value): reported, never
+    silently skipped."""
+    newest_ts_ms: int | None = None
+    """The newest change time the source holds, epoch ms."""
+
+
+@dataclass(frozen=True, slots=True)
 class ColumnUse:
     """How the mapping uses one source column, for :meth:`Source.problems` to check types."""
 
@@ -155,6 +168,13 @@ class Source(ABC):
 
         Raises :class:`SourceUnavailable` (possibly part-way) when the source is away."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its keys")
+
+    def health(self, after: Position | None) -> SourceHealth | None:
+        """Backlog facts for the metrics (rows pending, unplaced rows, newest change); optional.
+
+        Called now and then (not per batch) with the saved position; may run a counting query.
+        Raises SourceUnavailable when the source is away."""
+        return None
 
     def progress(self) -> tuple[int, int] | None:
         """(rows done, rows in all) while a bounded pass such as a snapshot runs; None otherwise."""

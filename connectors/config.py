@@ -97,6 +97,15 @@ class ConnectorConfig(_Strict):
     def dead_letter_topic(self) -> str:
         return self.target.dead_letter_topic or f"civicbus.deadletter.{self.name}"
 
+    def positions_topic(self, prefix: str) -> str:
+        """The compacted topic holding this connector's position, written only by it."""
+        return f"{prefix}.{self.name}"
+
+    @property
+    def transactional_id(self) -> str:
+        """Fences an earlier instance of this connector (exactly-once delivery)."""
+        return f"civicbus-connector-{self.name}"
+
     @property
     def index_topic(self) -> str:
         """The compacted index of delivered rows that reconciliation compares with the source."""
@@ -108,7 +117,15 @@ class ConnectorSettings(BusSettings):
 
     model_config = SettingsConfigDict(env_prefix="CIVICBUS_CONNECTOR_", extra="ignore")
 
-    positions_topic: str = "civicbus.connector-positions"
+    positions_topic: str = Field(
+        "civicbus.connector-positions",
+        description="prefix: each connector keeps its position in <prefix>.<name>, written only by it",
+    )
+    delivery: Literal["exactly_once", "at_least_once"] = Field(
+        "exactly_once",
+        description="exactly_once: each batch and its position in one Kafka transaction (consumers read "
+        "read_committed); at_least_once: for brokers without transactions, may repeat in-flight batches",
+    )
     status_topic: str = "civicbus.connector-status"
     metrics_port: int = Field(9400, ge=0, le=65535, description="0 disables /metrics")
     metrics_addr: str = Field("127.0.0.1", description="0.0.0.0 in a container")

@@ -43,3 +43,27 @@ class Producer(Protocol):
     def flush(self, timeout: float | None = None) -> None: ...
 
     def close(self, timeout: float | None = None) -> None: ...
+
+
+class Fenced(Exception):
+    """Another instance of this connector took over its transactional id: this one must end."""
+
+
+class Transactions(Protocol):
+    """Kafka transactions around one batch (exactly-once delivery).
+
+    Every record sent between :meth:`begin` and a successful :meth:`commit` (events, dead
+    letters, index records and the position) becomes visible to ``read_committed`` consumers
+    together, or not at all.
+    """
+
+    def begin(self) -> None: ...
+
+    def commit(self) -> None:
+        """Commit the open transaction. Raises DeliveryFailed if it was not committed (the
+        batch must be read again), Fenced if this producer was fenced."""
+
+    def abort(self) -> None:
+        """Abandon the open transaction, or a failed one, so the next :meth:`begin` can start.
+
+        Never raises DeliveryFailed; raises Fenced if fenced."""

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from .base import Position, Source
 from .deadletter import DeadLetters
-from .delivery import Producer
+from .delivery import Ack, Producer, Transactions
 from .events import EventBuilder
 from .reconcile import Reconciler
 
@@ -25,6 +25,9 @@ class Positions(Protocol):
     def save(self, connector: str, position: Position) -> None:
         """Store durably before returning; DeliveryFailed if that cannot be done."""
 
+    def stage(self, connector: str, position: Position) -> Ack:
+        """Send without waiting (inside a transaction, it commits with the batch)."""
+
 
 class StatusSink(Protocol):
     def start(self, position: Position | None) -> None:
@@ -32,9 +35,14 @@ class StatusSink(Protocol):
 
     def publish(self, state: str | None = None) -> None: ...
 
+    def stop(self) -> None:
+        """Publish STOPPED and flush it."""
+
     def tick(self) -> None: ...
 
     def failed(self) -> None: ...
+
+    def lagging(self, lag_s: float) -> None: ...
 
     def delivered(self, produced: int, dead: int, position: Any, newest_ts_ms: int | None) -> None: ...
 
@@ -50,5 +58,7 @@ class Parts:
     status: StatusSink
     dead_letters: DeadLetters
     reconciler: Reconciler | None = None
+    transactions: Transactions | None = None
+    """Set for exactly-once delivery: each batch and its position commit in one transaction."""
     decode: Callable[[bytes], Any] | None = None
     """Decodes a delivered event (reconciliation turns its ``after`` into a delete's ``before``)."""

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .delivery import DeliveryFailed, Producer
+from .delivery import Ack, DeliveryFailed, Producer
 
 Reader = Callable[[str], Iterable[tuple[bytes | None, bytes | None]]]
 """Every (key, value) of a topic from its start to its end now (``core.kafka.read_to_end``)."""
@@ -32,10 +32,14 @@ class PositionStore:
                 last = json.loads(v) if v is not None else None
         return last
 
+    def stage(self, connector: str, position: Any) -> Ack:
+        """Send ``position`` without waiting: inside a transaction, it commits with the batch."""
+        value = json.dumps(position, ensure_ascii=False).encode()
+        return self._producer.send(self._topic, key=connector.encode(), value=value)
+
     def save(self, connector: str, position: Any, timeout_s: float = 60) -> None:
         """Write ``position`` and wait for the broker; DeliveryFailed if it was not stored."""
-        value = json.dumps(position, ensure_ascii=False).encode()
         try:
-            self._producer.send(self._topic, key=connector.encode(), value=value).get(timeout=timeout_s)
+            self.stage(connector, position).get(timeout=timeout_s)
         except Exception as exc:
             raise DeliveryFailed(f"position of {connector} not saved: {exc}") from exc

@@ -1,11 +1,15 @@
 """The connector engine: the poll loop that turns one source's rows into acknowledged events.
 
-Per batch: read rows after the last produced one → encode each (bad input becomes a dead letter)
-→ produce events, tombstones, index records and dead letters without waiting → read the next
-batch while the broker acknowledges (at most two batches in flight) → once a batch and every
-batch before it are acknowledged, save the position after its last row. If anything fails to
-deliver, nothing after the last saved position counts: the connector re-reads from there after
-a backoff. At-least-once, with duplicates only from the batches that were in flight.
+Per batch: read rows after the saved position → encode each (bad input becomes a dead letter) →
+produce events, tombstones, index records and dead letters → make them count together with the
+position after the batch's last row. Two ways, chosen by ``parts.transactions``:
+
+- **exactly-once** (transactions handed in): the batch's records and its position are sent in
+  one Kafka transaction and committed before the next batch is read. A ``read_committed``
+  consumer sees each row once whatever crashes; an aborted or uncommitted batch is read again.
+- **at-least-once** (no transactions): the next batch is read while the broker acknowledges the
+  last (at most two in flight), and a position is saved once its batch and every batch before
+  it are acknowledged. A crash re-sends at most the batches that were in flight.
 
 A source that is away (SourceUnavailable) or a broker that does not acknowledge (DeliveryFailed)
 is waited out with the one backoff (logged, counted in ``civicbus_connector_errors_total``); the
@@ -22,13 +26,14 @@ from dataclasses import dataclass
 
 import structlog
 
-from civicbus.core.backoff import Backoff
+from civicbus.core.backoff import Backoff, Stopped
 from civicbus.ops import metrics
 
+from .backlog import Backlog
 from .base import Position, SourceRow, SourceUnavailable
-from .delivery import Ack, DeliveryFailed
+from .delivery import Ack, DeliveryFailed, Transactions
 from .events import Rejected
-from .inflight import InFlight
+from .inflight import Batch, InFlight
 from .parts import Parts
 from .progress import Progress
 from .reconcile import source_key
@@ -46,6 +51,8 @@ class Pace:
     max_rows_per_s: float | None = None
     tombstones: bool = False
     max_backoff_s: float = 10.0
+    health_interval_s: float = 15.0
+    """How often the source is asked for its backlog (a counting query on SQL sources)."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,10 @@ class Connector:
         self.pace = pace
         self._log = log.bind(connector=name)
         self._backoff = Backoff(pace.max_backoff_s)
+        self._backlog = Backlog()
+        self._progress = Progress(name)
+        self._health_at: float | None = None
+        self._unplaced_logged: int | None = None
 
     # --- the loop ------------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
@@ -80,7 +91,12 @@ class Connector:
             p.status.start(saved)
             self._log.info("connector.started", topic=self.topic, position=saved)
             metrics.CONNECTOR_UP.labels(self.name).set(1)
-            self._loop(stop, saved)
+            if p.transactions is not None:
+                self._transactional_loop(stop, saved, p.transactions)
+            else:
+                self._loop(stop, saved)
+        except Stopped as exc:  # stopped while waiting for the broker to come back
+            self._log.info("connector.stopped", during=str(exc))
         finally:
             metrics.CONNECTOR_UP.labels(self.name).set(0)
             p.source.close()
@@ -97,24 +113,36 @@ class Connector:
         self._log.info("connector.stopped", during_setup="source")
         return False
 
+    def _read(self, after: Position | None, stop: threading.Event) -> list[SourceRow] | None:
+        """The next batch after ``after``; None when the source was away (after a backoff)."""
+        self.parts.status.tick()
+        try:
+            rows = self.parts.source.read(after, self.pace.batch_size)
+        except SourceUnavailable as exc:
+            self._retry("source", "source.read_failed", str(exc), stop)
+            return None
+        metrics.CONNECTOR_ROWS_READ.labels(self.name).inc(len(rows))
+        self._progress.update(self.parts.source.progress())
+        return rows
+
     def _loop(self, stop: threading.Event, saved: Position | None) -> None:
         p = self.parts
         inflight: InFlight[Sent] = InFlight()
-        progress = Progress(self.name)
         read_at = saved  # after the last row produced; ``saved`` trails it until acknowledged
         try:
             while not stop.is_set():
-                p.status.tick()
                 started = time.monotonic()
-                try:
-                    rows = p.source.read(read_at, self.pace.batch_size)
-                except SourceUnavailable as exc:
-                    self._retry("source", "source.read_failed", str(exc), stop)
+                rows = self._read(read_at, stop)
+                if rows is None:
                     continue
-                metrics.CONNECTOR_ROWS_READ.labels(self.name).inc(len(rows))
-                progress.update(p.source.progress())
                 if rows:
-                    acks, sent = self._send(rows)
+                    try:
+                        acks, sent = self._send(rows)
+                    except DeliveryFailed as exc:
+                        inflight.clear()
+                        read_at = saved
+                        self._retry("produce", "batch.delivery_failed", str(exc), stop)
+                        continue
                     inflight.add(acks, rows[-1].position, sent)
                     read_at = rows[-1].position
                 idle = len(rows) < self.pace.batch_size
@@ -129,16 +157,79 @@ class Connector:
                     continue
                 if p.reconciler is not None and not len(inflight) and p.reconciler.due():
                     self._reconcile(stop)
-                self._backoff.reset()
-                metrics.CONNECTOR_LAST_POLL.labels(self.name).set(time.time())
-                metrics.CONNECTOR_POLL_SECONDS.labels(self.name).observe(time.monotonic() - started)
-                cap = self.pace.max_rows_per_s
-                if cap and rows:  # protect the legacy database: never read faster than the cap
-                    stop.wait(max(len(rows) / cap - (time.monotonic() - started), 0))
-                if idle:
-                    stop.wait(self.pace.poll_interval_s)
+                self._polled(rows, started, stop, saved)
         finally:
             self._wind_down(inflight, saved)
+
+    def _transactional_loop(self, stop: threading.Event, saved: Position | None, tx: Transactions) -> None:
+        p = self.parts
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                rows = self._read(saved, stop)
+                if rows is None:
+                    continue
+                if rows:
+                    try:
+                        saved = self._commit_batch(tx, rows)
+                    except DeliveryFailed as exc:
+                        tx.abort()
+                        self._retry("produce", "batch.delivery_failed", str(exc), stop)
+                        continue
+                if p.reconciler is not None and p.reconciler.due():
+                    self._reconcile(stop)
+                self._polled(rows, started, stop, saved)
+        finally:
+            self._wind_down(InFlight(), saved)
+
+    def _commit_batch(self, tx: Transactions, rows: list[SourceRow]) -> Position:
+        """Send ``rows`` and the position after them in one transaction; DeliveryFailed if not committed."""
+        position = rows[-1].position
+        tx.begin()
+        acks, sent = self._send(rows)
+        self.parts.positions.stage(self.name, position)
+        tx.commit()
+        self._count([Batch(acks, position, sent)])
+        return position
+
+    def _polled(
+        self, rows: list[SourceRow], started: float, stop: threading.Event, saved: Position | None
+    ) -> None:
+        """After a good poll: reset the backoff, record it and the backlog, pace the next one."""
+        self._backoff.reset()
+        newest = max((r.source_ts_ms for r in rows if r.source_ts_ms is not None), default=None)
+        self._backlog.polled(caught_up=len(rows) < self.pace.batch_size, delivered_ts_ms=newest)
+        self._check_health(saved)
+        metrics.CONNECTOR_LAST_POLL.labels(self.name).set(time.time())
+        metrics.CONNECTOR_POLL_SECONDS.labels(self.name).observe(time.monotonic() - started)
+        cap = self.pace.max_rows_per_s
+        if cap and rows:  # protect the legacy database: never read faster than the cap
+            stop.wait(max(len(rows) / cap - (time.monotonic() - started), 0))
+        if len(rows) < self.pace.batch_size:
+            stop.wait(self.pace.poll_interval_s)
+
+    def _check_health(self, saved: Position | None) -> None:
+        """Ask the source for its backlog every health interval; publish lag, pending, unplaced."""
+        now = time.monotonic()
+        if self._health_at is None or now - self._health_at >= self.pace.health_interval_s:
+            self._health_at = now
+            try:
+                health = self.parts.source.health(saved)
+            except SourceUnavailable as exc:
+                self._log.warning("source.health_failed", error=str(exc))
+                health = None
+            if health is not None:
+                self._backlog.observed(health)
+                if health.unplaced and health.unplaced != self._unplaced_logged:
+                    self._log.warning("source.rows_without_order", rows=health.unplaced)
+                self._unplaced_logged = health.unplaced
+        b = self._backlog
+        metrics.CONNECTOR_SOURCE_LAG.labels(self.name).set(b.lag_s)
+        if b.pending is not None:
+            metrics.CONNECTOR_ROWS_PENDING.labels(self.name).set(b.pending)
+        if b.unplaced is not None:
+            metrics.CONNECTOR_UNPLACED_ROWS.labels(self.name).set(b.unplaced)
+        self.parts.status.lagging(b.lag_s)
 
     def _wind_down(self, inflight: InFlight[Sent], saved: Position | None) -> None:
         """Deliver what is in flight, save its position, say STOPPED; never raises."""
@@ -150,7 +241,7 @@ class Connector:
         except Exception as exc:
             self._log.warning("batch.delivery_failed", error=str(exc), during="stop")
         try:
-            p.status.publish("STOPPED")
+            p.status.stop()
             p.producer.flush(timeout=30)
             p.producer.close(timeout=30)
         except Exception as exc:
@@ -171,14 +262,16 @@ class Connector:
         except DeliveryFailed:
             inflight.clear()
             raise
+        self._count(done)
+        return last.position
+
+    def _count(self, done: list[Batch[Sent]]) -> None:
+        """Metrics and status for batches whose delivery now counts."""
         for batch in done:
             sent = batch.info
             metrics.CONNECTOR_ROWS_PRODUCED.labels(self.name).inc(sent.produced)
             metrics.CONNECTOR_BYTES.labels(self.name).inc(sent.size)
-            if sent.newest_ts_ms is not None:
-                metrics.CONNECTOR_LAG.labels(self.name).set(max(time.time() - sent.newest_ts_ms / 1000, 0))
             self.parts.status.delivered(sent.produced, sent.dead, batch.position, sent.newest_ts_ms)
-        return last.position
 
     def _send(self, rows: list[SourceRow]) -> tuple[list[Ack], Sent]:
         """Produce one batch (events, tombstones, index records, dead letters) without waiting."""
@@ -218,6 +311,11 @@ class Connector:
         except SourceUnavailable as exc:
             self._retry("reconcile", "reconcile.failed", str(exc), stop)
             return
+        if not gone:
+            return
+        tx = p.transactions
+        if tx is not None:
+            tx.begin()
         acks: list[Ack] = []
         for index_key, last_event in gone:
             before = p.decode(last_event)["after"]
@@ -227,15 +325,21 @@ class Connector:
             if self.pace.tombstones:
                 acks.append(p.producer.send(self.topic, key=event.key, value=None))
             acks.append(p.reconciler.forget(index_key))
-        p.producer.flush()
-        unacknowledged = [a for a in acks if not a.is_done or a.failed()]
-        if unacknowledged:
-            error = unacknowledged[0].exception or "not acknowledged"
-            self._retry("reconcile", "reconcile.failed", str(error), stop)
+        try:
+            if tx is not None:
+                tx.commit()
+            else:
+                p.producer.flush()
+                failed = next((a for a in acks if not a.is_done or a.failed()), None)
+                if failed is not None:
+                    raise DeliveryFailed(str(failed.exception or "not acknowledged"))
+        except DeliveryFailed as exc:
+            if tx is not None:
+                tx.abort()
+            self._retry("reconcile", "reconcile.failed", str(exc), stop)
             return
         metrics.CONNECTOR_HARD_DELETES.labels(self.name).inc(len(gone))
-        if gone:
-            self._log.info("reconcile.deleted", rows=len(gone))
+        self._log.info("reconcile.deleted", rows=len(gone))
 
     def _retry(self, stage: str, event: str, error: str, stop: threading.Event) -> None:
         """Count and log a failure of ``stage``, then back off before the same work is retried."""

@@ -54,8 +54,6 @@ class StatusReporter:
         s.rows_produced += produced
         s.dead_letters += dead
         s.position = position
-        if newest_ts_ms is not None:
-            s.lag_s = round(max(time.time() - newest_ts_ms / 1000, 0.0), 3)
         self._window.append((now, s.rows_produced))
         while len(self._window) > 1 and now - self._window[0][0] > 60:
             self._window.popleft()
@@ -70,6 +68,15 @@ class StatusReporter:
         """Publish if the last publication is older than the interval."""
         if time.monotonic() - self._last >= self.interval_s:
             self.publish()
+
+    def lagging(self, lag_s: float) -> None:
+        """How far behind its source the connector is (civicbus_connector_source_lag_seconds)."""
+        self.status.lag_s = round(lag_s, 3)
+
+    def stop(self) -> None:
+        """Publish STOPPED and wait (briefly) for it to be delivered."""
+        self.publish("STOPPED")
+        self.producer.flush(timeout=10)
 
     def failed(self) -> None:
         self.status.errors += 1

@@ -23,6 +23,7 @@ from civicbus.schemas.wire import AvroDecoder, AvroEncoder
 from .config import ConnectorSettings
 from .deadletter import DeadLetters
 from .events import EventBuilder
+from .kafka_delivery import KafkaDelivery
 from .parts import Parts
 from .plan import Plan
 from .positions import PositionStore
@@ -51,12 +52,15 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
     cfg = plan.cfg
     bootstrap = settings.bootstrap_servers
 
-    def read(topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
-        return read_to_end(bootstrap, topic)
+    exactly_once = settings.delivery == "exactly_once"
 
+    def read(topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
+        return read_to_end(bootstrap, topic, committed_only=exactly_once)
+
+    positions_topic = cfg.positions_topic(settings.positions_topic)
     ensure_topic(bootstrap, cfg.target.topic, cfg.target.partitions, stop=stop)
     ensure_topic(bootstrap, cfg.dead_letter_topic, 1, stop=stop)
-    ensure_topic(bootstrap, settings.positions_topic, 1, compacted=True, stop=stop)
+    ensure_topic(bootstrap, positions_topic, 1, compacted=True, stop=stop)
     ensure_topic(bootstrap, settings.status_topic, 1, compacted=True, stop=stop)
     registry = RegistryClient(settings.registry_url)
     key_enc = AvroEncoder(registry, f"{cfg.target.topic}-key", model.KEY_SCHEMA)
@@ -69,7 +73,16 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
             stop,
             event="registry.unavailable",
         )
-    client = producer(bootstrap, "connector producer", stop, linger_ms=5, batch_size=256 * 1024)
+    config: dict[str, object] = {"linger_ms": 5, "batch_size": 256 * 1024, "max_block_ms": 10_000}
+    if exactly_once:
+        config["transactional_id"] = cfg.transactional_id
+    client = KafkaDelivery(
+        lambda: producer(bootstrap, "connector producer", stop, **config), stop, transactional=exactly_once
+    )
+    client.producer()  # waits for the broker; with transactions, settles what a crashed run left open
+    status_producer = (
+        producer(bootstrap, "connector status producer", stop, linger_ms=50) if exactly_once else client
+    )
     source = plan.source()
     described = source.describe()
     reconciler = None
@@ -86,13 +99,16 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
             key_enc,
             value_enc,
         ),
-        positions=PositionStore(client, settings.positions_topic, read),
-        status=StatusReporter(client, settings.status_topic, Status(cfg.name, topic=cfg.target.topic)),
+        positions=PositionStore(client, positions_topic, read),
+        status=StatusReporter(
+            status_producer, settings.status_topic, Status(cfg.name, topic=cfg.target.topic)
+        ),
         dead_letters=DeadLetters(
             client, cfg.dead_letter_topic, cfg.name, {**described, "department": cfg.department}
         ),
         reconciler=reconciler,
         decode=AvroDecoder(registry),
+        transactions=client if exactly_once else None,
     )
 
 

@@ -49,9 +49,20 @@ CONNECTOR_BYTES = Counter(
     "Bytes of keys and values acknowledged on the connector's topic",
     ["connector"],
 )
-CONNECTOR_LAG = Gauge(
-    "civicbus_connector_lag_seconds",
-    "Now minus the newest source timestamp delivered (timestamp modes)",
+CONNECTOR_SOURCE_LAG = Gauge(
+    "civicbus_connector_source_lag_seconds",
+    "How far the connector is behind the newest change in its source (0 when caught up, "
+    "however quiet the table)",
+    ["connector"],
+)
+CONNECTOR_ROWS_PENDING = Gauge(
+    "civicbus_connector_rows_pending",
+    "Rows in the source after the saved position, not yet delivered (where the source can count)",
+    ["connector"],
+)
+CONNECTOR_UNPLACED_ROWS = Gauge(
+    "civicbus_connector_unplaced_rows",
+    "Rows a streaming capture can never place in its order (a NULL ordering value): not captured",
     ["connector"],
 )
 CONNECTOR_SNAPSHOT_ROWS = Gauge(

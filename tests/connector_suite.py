@@ -96,7 +96,9 @@ def position_only_after_delivery_survives_sigkill(
         events = _events(h, bootstrap, registry_url, 3000)
     finally:
         stop(proc)
-    assert len({h.source_key(e) for e in events}) == 3000
+    keys = Counter(h.source_key(e) for e in events)
+    assert len(keys) == 3000, "a row was lost"
+    assert max(keys.values()) == 1, f"rows repeated: {[k for k, n in keys.items() if n > 1][:10]}"
 
 
 def outage_is_retried(h: Harness, env: dict[str, str], bootstrap: str, registry_url: str, logs: Path) -> None:

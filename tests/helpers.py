@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -92,8 +93,12 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 def read_topic(
     bootstrap: str, topic: str, min_count: int = 0, timeout: float = 30, settle: float = 0.0
 ) -> list[Any]:
-    """All records of ``topic`` from the beginning, once at least ``min_count`` are there."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    """All committed records of ``topic`` from the beginning, once at least ``min_count`` are there.
+
+    Reads ``read_committed``, as a downstream app of exactly-once connectors does."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, isolation_level="read_committed"
+    )
     records: list[Any] = []
     try:
         parts = wait_until(lambda: consumer.partitions_for_topic(topic), timeout, f"topic {topic}")
@@ -136,3 +141,53 @@ def connector_file(tmp: Path, example: str, url: str, **overrides: Any) -> tuple
     path = tmp / f"{cfg['name']}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     return path, cfg
+
+
+@dataclass
+class Database:
+    """A PostgreSQL database and a login role of its own, on the real server (see fresh_database)."""
+
+    name: str
+    admin: Any  # sa.Engine, AUTOCOMMIT, as the server's superuser
+    reader_url: str  # the role's own URL: what a connector file names
+    writer: Any  # sa.Engine as the superuser on this database: writes even while the role is refused
+
+    @contextmanager
+    def refused(self) -> Iterator[None]:
+        """An outage for the role: logins refused and its sessions ended, inside the block."""
+        import sqlalchemy as sa
+
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f"ALTER ROLE {self.name} NOLOGIN"))
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"),
+                {"n": self.name},
+            )
+        try:
+            yield
+        finally:
+            with self.admin.connect() as conn:
+                conn.execute(sa.text(f"ALTER ROLE {self.name} LOGIN"))
+
+
+@contextmanager
+def fresh_database(postgres_url: str) -> Iterator[Database]:
+    """A new database owned by a new role, dropped (with the role) after the block."""
+    import sqlalchemy as sa
+
+    admin_url = sa.make_url(postgres_url)
+    name = unique("db").replace("-", "_")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {name} LOGIN PASSWORD 'civicbus'"))
+        conn.execute(sa.text(f"CREATE DATABASE {name} OWNER {name}"))
+    reader = admin_url.set(username=name, password="civicbus", database=name)
+    writer = sa.create_engine(admin_url.set(database=name))
+    try:
+        yield Database(name, admin, reader.render_as_string(hide_password=False), writer)
+    finally:
+        writer.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()

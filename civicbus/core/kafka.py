@@ -62,8 +62,11 @@ def producer(bootstrap: str, what: str, stop: threading.Event | None = None, **c
 
 
 def consumer(bootstrap: str, what: str, **config: Any) -> KafkaConsumer:
-    """A consumer with no group (it commits nothing) unless ``group_id`` is given."""
-    settings = {"group_id": None, "enable_auto_commit": False, **config}
+    """A consumer with no group (it commits nothing) unless ``group_id`` is given.
+
+    It reads ``read_committed`` unless told otherwise: connectors write in transactions, and a
+    reader must not see a batch that was aborted (it is read again and sent again)."""
+    settings = {"group_id": None, "enable_auto_commit": False, "isolation_level": "read_committed", **config}
     return with_backoff(
         lambda: KafkaConsumer(
             bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **settings
@@ -94,12 +97,17 @@ def ensure_topic(
         client.close()
 
 
-def read_to_end(bootstrap: str, topic: str) -> Iterator[tuple[bytes | None, bytes | None]]:
+def read_to_end(
+    bootstrap: str, topic: str, committed_only: bool = False
+) -> Iterator[tuple[bytes | None, bytes | None]]:
     """Yield every (key, value) of ``topic`` from offset 0 up to the end offsets seen at call time.
 
     Records written after the call starts may or may not be included. Uses no consumer group.
+    With ``committed_only``, reads ``read_committed``: records of aborted or open transactions
+    are skipped, and the end is the last stable offset.
     """
-    client = consumer(bootstrap, f"read {topic}")
+    isolation = "read_committed" if committed_only else "read_uncommitted"
+    client = consumer(bootstrap, f"read {topic}", isolation_level=isolation)
     try:
         parts = client.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]

@@ -16,6 +16,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,10 @@ def encode(values: Sequence[Any]) -> list[dict[str, Any]]:
             out.append({"t": "date", "v": v.isoformat()})
         elif isinstance(v, decimal.Decimal):
             out.append({"t": "decimal", "v": str(v)})
+        elif isinstance(v, dt.time):
+            out.append({"t": "time", "v": v.isoformat()})
+        elif isinstance(v, uuid.UUID):
+            out.append({"t": "uuid", "v": str(v)})
         elif isinstance(v, bytes):
             out.append({"t": "bytes", "v": base64.b64encode(v).decode()})
         elif v is None or isinstance(v, bool | int | float | str):
@@ -61,6 +66,8 @@ def decode(encoded: Sequence[dict[str, Any]]) -> list[Any]:
         "datetime": dt.datetime.fromisoformat,
         "date": dt.date.fromisoformat,
         "decimal": decimal.Decimal,
+        "time": dt.time.fromisoformat,
+        "uuid": uuid.UUID,
         "bytes": base64.b64decode,
         "plain": lambda v: v,
     }

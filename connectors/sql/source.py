@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..base import ColumnUse, Position, Source, SourceRow, SourceUnavailable
+from ..base import ColumnUse, Position, Source, SourceHealth, SourceRow, SourceUnavailable
 from . import bookmark
 from .bookmark import Bookmark
 from .checks import column_problems
@@ -112,7 +112,49 @@ class SqlSource(Source):
             return [f"source: {exc}"]
         except SourceUnavailable as exc:
             return [f"source.url: {exc}"]
-        return column_problems(self._cfg, relation, uses)
+        found = column_problems(self._cfg, relation, uses)
+        if not found and self._cfg.mode != "snapshot":
+            self._table = relation
+            unplaced = self._unplaced()
+            if unplaced:
+                found.append(
+                    f"source: {unplaced} row(s) have no value in {', '.join(self._order)}: a streaming mode "
+                    "cannot place them in its order and would never capture them; give them a value, or "
+                    "read with mode snapshot or a query that COALESCEs the column"
+                )
+        return found
+
+    def _placed(self) -> Any:
+        """SQL condition: every ordering column has a value (a row the stream can place)."""
+        assert self._table is not None
+        return sa.and_(*[self._table.c[c].is_not(None) for c in self._order])
+
+    def _unplaced(self) -> int:
+        assert self._table is not None
+        stmt = sa.select(sa.func.count()).select_from(self._table).where(sa.not_(self._placed()))
+        with self._query(), self._engine.connect() as conn:
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def health(self, after: Position | None) -> SourceHealth | None:
+        """Rows after ``after`` still to read, rows without an ordering value, the newest change."""
+        assert self._table is not None, "setup() first"
+        if self._progress is not None:  # a snapshot is running: what it has left
+            done, total = self._progress
+            return SourceHealth(pending=max(total - done, 0))
+        if self._cfg.mode == "snapshot":
+            return SourceHealth(pending=0)
+        order = [self._table.c[c] for c in self._order]
+        mark = (
+            Bookmark.from_json(after) if not (isinstance(after, dict) and "snapshot" in after) else Bookmark()
+        )
+        ahead = sa.select(sa.func.count()).select_from(self._table).where(self._placed())
+        if mark.hwm is not None:
+            ahead = ahead.where(sa.tuple_(*order) > sa.tuple_(*mark.hwm))
+        ts_col = self._cfg.timestamp_column
+        with self._query(), self._engine.connect() as conn:
+            pending = int(conn.execute(ahead).scalar() or 0)
+            newest = conn.execute(sa.select(sa.func.max(self._table.c[ts_col]))).scalar() if ts_col else None
+        return SourceHealth(pending=pending, unplaced=self._unplaced(), newest_ts_ms=self._epoch_ms(newest))
 
     def relation(self) -> sa.FromClause:
         """The table (reflected) or the query (as a subquery); ValueError if neither is there."""
@@ -179,16 +221,20 @@ class SqlSource(Source):
 
     # --- snapshot ------------------------------------------------------------------------------
     def _snapshot_start(self) -> dict[str, Any]:
-        """State of a new snapshot: row count, and (streaming modes) where the stream will start."""
+        """State of a new snapshot: row count, the greatest key now (the snapshot stops there: rows
+        written later are the stream's), and (streaming modes) where the stream will start."""
         assert self._table is not None
         order = [self._table.c[c] for c in self._stream_order]
+        keys = [self._table.c[c] for c in self._cfg.key_columns]
         with self._query(), self._engine.connect() as conn:
             total = int(conn.execute(sa.select(sa.func.count()).select_from(self._table)).scalar() or 0)
+            last = conn.execute(sa.select(*keys).order_by(*[k.desc() for k in keys]).limit(1)).first()
             mark = None
             if self._cfg.mode != "snapshot":
                 top = conn.execute(sa.select(*order).order_by(*[c.desc() for c in order]).limit(1)).first()
                 mark = bookmark.encode(list(top)) if top else None
-        return {"key": None, "rows": 0, "total": total, "mark": mark}
+        upto = bookmark.encode(list(last)) if last else None
+        return {"key": None, "rows": 0, "total": total, "mark": mark, "upto": upto}
 
     def _after_snapshot(self, snap: dict[str, Any]) -> dict[str, Any]:
         if self._cfg.mode == "snapshot":
@@ -201,7 +247,7 @@ class SqlSource(Source):
         """The next chunk by key. Rows changed meanwhile are read again by the stream, whose mark
         was taken before the snapshot began (at-least-once)."""
         assert self._table is not None and self._columns is not None
-        if "total" not in snap:  # resumed from a compact position: count again
+        if "total" not in snap:  # resumed from a compact position: count and bound again
             snap = {
                 **self._snapshot_start(),
                 "key": snap.get("key"),
@@ -209,7 +255,11 @@ class SqlSource(Source):
                 "mark": None,
             }
         keys = [self._table.c[c] for c in self._cfg.key_columns]
+        if snap.get("upto") is None:  # the table was empty when the snapshot began
+            self._progress = (snap["rows"], snap["rows"])
+            return []
         stmt = sa.select(*self._columns).order_by(*keys).limit(limit)
+        stmt = stmt.where(sa.tuple_(*keys) <= sa.tuple_(*bookmark.decode(snap["upto"])))
         if snap["key"] is not None:
             stmt = stmt.where(sa.tuple_(*keys) > sa.tuple_(*bookmark.decode(snap["key"])))
         with self._query(), self._engine.connect() as conn:
@@ -283,14 +333,14 @@ class SqlSource(Source):
         with self._query(), self._engine.connect() as conn:
             if mark.hwm is not None and floor is not None:
                 behind = self._select.where(
-                    order[0] > floor(mark.hwm[0]), sa.tuple_(*order) <= sa.tuple_(*mark.hwm)
+                    order[0] > floor(mark.hwm[0]), sa.tuple_(*order) <= sa.tuple_(*mark.hwm), self._placed()
                 )
                 found += [
                     dict(r)
                     for r in conn.execute(behind).mappings()
                     if not mark.delivered([r[c] for c in self._order])
                 ][:limit]
-            stmt = self._select.limit(max(limit - len(found), 0))
+            stmt = self._select.where(self._placed()).limit(max(limit - len(found), 0))
             if mark.hwm is not None:
                 stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*mark.hwm))
             cutoff = self._cutoff()

@@ -244,12 +244,14 @@ def _log_tail(cfg: BrokerSettings) -> str:
     return "(no log)"
 
 
-def stop(cfg: BrokerSettings, timeout_s: float = 60.0) -> bool:
-    """Stop the broker this home started; False when none was running."""
+def stop(cfg: BrokerSettings, timeout_s: float = 60.0, force: bool = False) -> bool:
+    """Stop the broker this home started; False when none was running.
+
+    ``force`` kills it at once (SIGKILL), as a crash would: what fault tests need."""
     pid = _running_pid(cfg)
     if pid is None:
         return False
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGKILL if force else signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not _alive(pid):

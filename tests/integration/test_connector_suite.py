@@ -12,14 +12,13 @@ from typing import Any
 
 import openpyxl
 import pytest
-import sqlalchemy as sa
 import yaml
 
 from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, create, hukou_row, person
 
 from .. import connector_suite as suite
-from ..helpers import EXAMPLES, connector_file, unique
+from ..helpers import EXAMPLES, connector_file, fresh_database, unique
 
 pytestmark = pytest.mark.integration
 ROSTER = ["身份证号", "姓名", "性别", "出生日期", "民族", "现住址"]
@@ -28,52 +27,27 @@ ROSTER = ["身份证号", "姓名", "性别", "出生日期", "民族", "现住�
 def sql_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
     """A household-registration table in a database of its own on the real PostgreSQL server,
     read by a role of its own: an outage is that role refused and its sessions ended."""
-    admin_url = sa.make_url(str(request.getfixturevalue("postgres_url")))
-    name = unique("suite").replace("-", "_")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE ROLE {name} LOGIN PASSWORD 'suite'"))
-        conn.execute(sa.text(f"CREATE DATABASE {name} OWNER {name}"))
-    reader = admin_url.set(username=name, password="suite", database=name)
-    create(reader.render_as_string(hide_password=False)).dispose()
-    writer = sa.create_engine(admin_url.set(database=name))  # the superuser writes, even in an outage
-    rng = random.Random(3)
-    path, cfg = connector_file(
-        tmp, "gongan-hukou.yaml", reader.render_as_string(hide_password=False), batch_size=100
-    )
+    with fresh_database(str(request.getfixturevalue("postgres_url"))) as db:
+        create(db.reader_url).dispose()
+        rng = random.Random(3)
+        path, cfg = connector_file(tmp, "gongan-hukou.yaml", db.reader_url, batch_size=100)
 
-    def add(n: int) -> None:
-        with writer.begin() as conn:
-            conn.execute(HUKOU.insert(), [hukou_row(person(rng), rng, dt.datetime.now()) for _ in range(n)])
+        def add(n: int) -> None:
+            rows = [hukou_row(person(rng), rng, dt.datetime.now()) for _ in range(n)]
+            with db.writer.begin() as conn:
+                conn.execute(HUKOU.insert(), rows)
 
-    @contextmanager
-    def outage() -> Iterator[None]:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"ALTER ROLE {name} NOLOGIN"))
-            conn.execute(
-                sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'")
-            )
-        try:
-            yield
-        finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f"ALTER ROLE {name} LOGIN"))
+        def add_bad() -> Callable[[DeadLetter], bool]:
+            row = hukou_row(person(rng), rng, dt.datetime.now())
+            row["GMSFHM"] = "11010519491231002Y"  # no check character is Y
+            with db.writer.begin() as conn:
+                rkid = conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one()
+            return lambda letter: letter.key == {"RKID": str(rkid)} and letter.field == "id_number"
 
-    def add_bad() -> Callable[[DeadLetter], bool]:
-        row = hukou_row(person(rng), rng, dt.datetime.now())
-        row["GMSFHM"] = "11010519491231002Y"  # no check character is Y
-        with writer.begin() as conn:
-            rkid = conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one()
-        return lambda letter: letter.key == {"RKID": str(rkid)} and letter.field == "id_number"
+        def source_key(event: dict[str, Any]) -> str:
+            return str(json.loads(event["source"]["key"])["RKID"])
 
-    try:
-        yield suite.Harness(path, cfg, add, lambda e: json.loads(e["source"]["key"])["RKID"], outage, add_bad)
-    finally:
-        writer.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
-        admin.dispose()
+        yield suite.Harness(path, cfg, add, source_key, db.refused, add_bad)
 
 
 def spreadsheet_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:

@@ -104,6 +104,16 @@ class FakePositions:
             raise DeliveryFailed("position topic refused the write")
         self.saved.append(position)
 
+    def stage(self, connector: str, position: Any) -> FakeAck:
+        """Inside a fake transaction: the position counts when it commits."""
+        assert self.transactions is not None, "stage() is only used with transactions"
+        self.transactions.staged.append(position)
+        ack = FakeAck()
+        ack.succeed()
+        return ack
+
+    transactions: FakeTransactions | None = None
+
 
 @dataclass
 class FakeStatus:
@@ -122,8 +132,16 @@ class FakeStatus:
     def tick(self) -> None:
         pass
 
+    def stop(self) -> None:
+        self.states.append("STOPPED")
+
     def failed(self) -> None:
         self.failures += 1
+
+    def lagging(self, lag_s: float) -> None:
+        self.lag_s = lag_s
+
+    lag_s: float = 0.0
 
     def delivered(self, produced: int, dead: int, position: Any, newest_ts_ms: int | None) -> None:
         self.delivered_rows += produced
@@ -203,3 +221,37 @@ def run_until(connector: Any, done: Callable[[], bool], timeout_s: float = 60) -
         thread.join(timeout_s)
     assert not thread.is_alive(), "the connector did not stop"
     return stop
+
+
+class FakeTransactions:
+    """Records what each transaction held; ``fail_commits`` commits fail (the batch is re-read)."""
+
+    def __init__(self, positions: FakePositions, producer: FakeProducer, fail_commits: int = 0) -> None:
+        self.positions = positions
+        self.producer = producer
+        self.fail_commits = fail_commits
+        self.staged: list[Any] = []
+        self.open = False
+        self.committed_records: list[Sent] = []
+        self.aborted = 0
+        self._start = 0
+        positions.transactions = self
+
+    def begin(self) -> None:
+        assert not self.open, "a transaction is already open"
+        self.open = True
+        self.staged = []
+        self._start = len(self.producer.sent)
+
+    def commit(self) -> None:
+        assert self.open
+        if self.fail_commits:
+            self.fail_commits -= 1
+            raise DeliveryFailed("the transaction coordinator is away")
+        self.open = False
+        self.committed_records += self.producer.sent[self._start :]
+        self.positions.saved += self.staged[-1:]
+
+    def abort(self) -> None:
+        self.open = False
+        self.aborted += 1

@@ -47,3 +47,11 @@ def test_bookmark_remembers_only_the_rescan_window_and_round_trips() -> None:
     assert again == late
     assert bookmark.Bookmark.from_json([{"t": "plain", "v": 7}]).hwm == (7,)
     assert mark.advance([30], None).recent == frozenset()
+
+
+def test_uuid_time_and_zoned_keys_round_trip() -> None:
+    import uuid
+
+    zoned = dt.datetime(2026, 1, 1, 8, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    values = [uuid.UUID("12345678-1234-5678-1234-567812345678"), dt.time(8, 30, 1, 5), zoned, True]
+    assert bookmark.decode(bookmark.encode(values)) == values

@@ -14,7 +14,16 @@ from civicbus.connectors.reconcile import Reconciler, source_key
 from civicbus.connectors.runner import Connector, Pace
 from civicbus.core.deadletter import DeadLetter
 
-from .fakes import FakeAck, FakePositions, FakeProducer, FakeStatus, JsonEvents, ListSource, run_until
+from .fakes import (
+    FakeAck,
+    FakePositions,
+    FakeProducer,
+    FakeStatus,
+    FakeTransactions,
+    JsonEvents,
+    ListSource,
+    run_until,
+)
 
 TOPIC, DLQ = "events", "dlq"
 
@@ -210,3 +219,38 @@ def test_rows_gone_from_the_source_become_delete_events_and_leave_the_index() ->
     assert sorted(int(s.key or b"0") for s in deletes) == [2, 4]
     forgotten = [s.key for s in producer.on("index") if s.value is None]
     assert sorted(forgotten) == sorted([source_key({"id": "2"}), source_key({"id": "4"})])
+
+
+# --- exactly-once: each batch and its position in one transaction -----------------------------
+def transactional(
+    source: ListSource, fail_commits: int = 0
+) -> tuple[Connector, FakeProducer, FakePositions, FakeTransactions]:
+    producer = FakeProducer()
+    positions = FakePositions()
+    tx = FakeTransactions(positions, producer, fail_commits)
+    connector, _, _, _ = engine(source, producer, positions)
+    connector.parts.transactions = tx
+    return connector, producer, positions, tx
+
+
+def committed_keys(tx: FakeTransactions) -> list[int]:
+    return [int(s.key or b"0") for s in tx.committed_records if s.topic == TOPIC]
+
+
+def test_each_batch_commits_with_its_position_and_nothing_repeats() -> None:
+    source = with_rows(12)
+    source.rows[3] = {"bad": True}
+    connector, _, positions, tx = transactional(source)
+    run_until(connector, lambda: positions.saved[-1:] == [12])
+    assert committed_keys(tx) == [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12]
+    assert [s.key for s in tx.committed_records if s.topic == DLQ] == [b'{"id": "4"}']
+    assert positions.saved == [5, 10, 12] and tx.aborted == 0
+
+
+def test_a_failed_commit_is_aborted_and_its_batch_read_again_from_the_committed_position() -> None:
+    source = with_rows(12)
+    connector, producer, positions, tx = transactional(source, fail_commits=2)
+    run_until(connector, lambda: positions.saved[-1:] == [12])
+    assert committed_keys(tx) == list(range(1, 13))  # what read_committed consumers see: once each
+    assert keys(producer).count(1) == 3  # sent three times, committed once
+    assert tx.aborted == 2 and source.reads[:3] == [None, None, None]

@@ -60,3 +60,50 @@ def test_snapshot_then_stream_from_full_and_compact_positions(tmp_path: Path) ->
     assert again[:8] == [3, 4, 5, 6, 7, 8, 9, 10]
     assert sorted(set(again)) == list(range(1, 11))  # coarser (re-sends), never ahead
     s.close()
+
+
+def insert(url: str, ids: range) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO t (id, v) VALUES (:i, :v)"), [{"i": i, "v": f"v{i}"} for i in ids])
+    engine.dispose()
+
+
+def test_a_snapshot_ending_on_a_chunk_boundary_leaves_later_rows_to_the_stream_once(tmp_path: Path) -> None:
+    url = make(tmp_path, 10)
+    s = source(url)
+    ids, position = [], None
+    for _ in range(2):  # two full chunks of 5: the snapshot cannot yet know it is done
+        rows = s.read(position, 5)
+        ids += [int(r.values["id"]) for r in rows]
+        position = rows[-1].position
+    insert(url, range(11, 16))  # written after the snapshot began
+    rest, _ = drain(s, position, 5)
+    assert ids + rest == list(range(1, 16))  # each row once: 11-15 by the stream, not twice
+    s.close()
+
+
+def test_rows_with_no_ordering_value_are_counted_and_reported_not_a_crash(tmp_path: Path) -> None:
+    import datetime as dt
+
+    url = f"sqlite:///{tmp_path / 'n.db'}"
+    engine = sa.create_engine(url)
+    t0 = dt.datetime(2026, 1, 1, 8)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, ts TIMESTAMP)"))
+        conn.execute(
+            sa.text("INSERT INTO t (id, v, ts) VALUES (:i, :v, :ts)"),
+            [{"i": 1, "v": "a", "ts": t0}, {"i": 2, "v": "b", "ts": None}, {"i": 3, "v": "c", "ts": t0}],
+        )
+    engine.dispose()
+    cfg = SqlSettings.model_validate(
+        {"url": url, "table": "t", "mode": "timestamp", "timestamp_column": "ts", "key_columns": ["id"]}
+    )
+    s = SqlSource(cfg, ["v"])
+    s.setup()
+    ids, position = drain(s, None)
+    assert ids == [1, 3]
+    health = s.health(position)
+    assert health is not None and health.unplaced == 1 and health.pending == 0
+    assert any("1 row(s) have no value in ts" in p for p in s.problems([]))
+    s.close()
