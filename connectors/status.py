@@ -95,7 +95,7 @@ class StatusReporter:
 
 def read_all(bootstrap: str, topic: str) -> list[Status]:
     latest: dict[str, Status] = {}
-    for key, value in read_to_end(bootstrap, topic):
+    for key, value in read_to_end(bootstrap, topic, must_exist=False):
         if key is not None and value is not None:
             latest[key.decode()] = Status(**json.loads(value))
     return [latest[k] for k in sorted(latest)]

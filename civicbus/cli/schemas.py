@@ -10,7 +10,7 @@ import click
 
 from civicbus.core.settings import BusSettings
 
-from .common import settings
+from .common import fail, settings
 
 SCHEMAS_DIR = Path(str(resources.files("civicbus.schemas").joinpath("avro")))
 EXAMPLES_DIR = Path(str(resources.files("civicbus.connectors").joinpath("examples")))
@@ -32,7 +32,12 @@ def command() -> None:
 )
 @click.option("--registry", "registry_url", default=None, help="default: CIVICBUS_REGISTRY_URL")
 @click.option("--no-registry", is_flag=True, help="compare with git even if a registry answers")
-@click.option("--against", "ref", default="HEAD", show_default=True, help="git revision without a registry")
+@click.option(
+    "--against",
+    "ref",
+    default=None,
+    help="git revision to compare with under --no-registry (default: the merge base with the default branch)",
+)
 @click.option(
     "--mode",
     default="BACKWARD",
@@ -40,12 +45,16 @@ def command() -> None:
     type=click.Choice(["BACKWARD", "FORWARD", "FULL"]),
     help="rule without a registry",
 )
-def check(folder: Path, registry_url: str | None, no_registry: bool, ref: str, mode: str) -> None:
+def check(folder: Path, registry_url: str | None, no_registry: bool, ref: str | None, mode: str) -> None:
     """Lint every schema and check it against the registered (or committed) versions."""
+    from civicbus.schemas.governance.check import CheckError
     from civicbus.schemas.governance.check import check as run_check
 
     url = None if no_registry else registry_url or settings(BusSettings).registry_url
-    against, findings = run_check(folder, url, ref, mode)
+    try:
+        against, findings = run_check(folder, url, ref, mode)
+    except CheckError as exc:
+        fail(str(exc))
     for finding in findings:
         click.echo(str(finding))
     verdict = f"{len(findings)} problem(s)" if findings else "ok"

@@ -20,7 +20,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from .backoff import Stopped, retry
+from .backoff import Backoff, Stopped, retry
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -97,19 +97,40 @@ def ensure_topic(
         client.close()
 
 
+METADATA_WAIT_S = 60.0
+"""How long :func:`read_to_end` waits for a topic that must exist to show up in metadata."""
+
+
 def read_to_end(
-    bootstrap: str, topic: str, committed_only: bool = False
+    bootstrap: str, topic: str, committed_only: bool = False, must_exist: bool = True
 ) -> Iterator[tuple[bytes | None, bytes | None]]:
     """Yield every (key, value) of ``topic`` from offset 0 up to the end offsets seen at call time.
 
     Records written after the call starts may or may not be included. Uses no consumer group.
     With ``committed_only``, reads ``read_committed``: records of aborted or open transactions
     are skipped, and the end is the last stable offset.
+
+    A topic absent from the metadata is not an empty topic: a broker that has not yet caught up
+    on a topic just created, or a metadata request that failed, says nothing about its records.
+    With ``must_exist`` (callers that created it, like the registry and the position store) the
+    read waits for it and raises TimeoutError after :data:`METADATA_WAIT_S`; otherwise an
+    absent topic yields nothing.
     """
     isolation = "read_committed" if committed_only else "read_uncommitted"
     client = consumer(bootstrap, f"read {topic}", isolation_level=isolation)
     try:
         parts = client.partitions_for_topic(topic) or set()
+        waits = Backoff(cap_s=5.0, first_s=0.2)
+        deadline = time.monotonic() + METADATA_WAIT_S
+        while not parts and must_exist:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"topic {topic} has no partitions in the metadata after {METADATA_WAIT_S} s"
+                )
+            delay = waits.next_delay()
+            log.info("kafka.topic_not_in_metadata", topic=topic, retry_in_s=delay)
+            time.sleep(delay)
+            parts = client.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(parts)]
         if not tps:
             return

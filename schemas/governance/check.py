@@ -5,9 +5,12 @@
    - with a reachable registry: each subject whose latest version is a canonical record, or the
      change-event envelope of one, is checked through the registry's compatibility API, i.e.
      under that subject's configured mode (transitive modes against every version);
-   - without one: each record is checked against its version at a git revision (default HEAD)
-     under ``mode`` (default BACKWARD).
-Each problem names the file or subject, the record, the field and the rule it breaks.
+   - without one (``--no-registry``): each record is checked against its version at a git
+     revision under ``mode`` (default BACKWARD). The default revision is the merge base of HEAD
+     and the default branch, so a breaking change already committed on a branch is still caught.
+Each problem names the file or subject, the record, the field and the rule it breaks. A registry
+that does not answer, or a revision that does not exist, is an error (:class:`CheckError`),
+never a silent fallback.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.registry_errors import RegistryError
 
 from .lint import lint
+
+
+class CheckError(Exception):
+    """The check could not be made (registry unreachable, unknown revision); the message says why."""
 
 
 @dataclass(frozen=True)
@@ -94,19 +101,32 @@ def against_registry(known: model.Catalog, url: str) -> list[Finding]:
     return findings
 
 
+def _git(top: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", "-C", str(top), *args], capture_output=True, text=True)
+
+
+def default_base(folder: Path) -> str:
+    """The merge base of HEAD and the default branch (origin's HEAD, else main, else master)."""
+    top = Path(_git(folder, "rev-parse", "--show-toplevel").stdout.strip() or folder)
+    origin = _git(top, "symbolic-ref", "--quiet", "refs/remotes/origin/HEAD").stdout.strip()
+    for branch in ([origin] if origin else []) + ["main", "master"]:
+        base = _git(top, "merge-base", "HEAD", branch)
+        if base.returncode == 0:
+            return base.stdout.strip()
+    raise CheckError("no default branch (origin/HEAD, main or master) to compare with: give --against REV")
+
+
 def _git_catalog(folder: Path, ref: str) -> model.Catalog | None:
-    repo = subprocess.run(
-        ["git", "-C", str(folder), "rev-parse", "--show-toplevel"], capture_output=True, text=True
-    )
+    repo = _git(folder, "rev-parse", "--show-toplevel")
     if repo.returncode != 0:
         return None
     top = Path(repo.stdout.strip())
+    if _git(top, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").returncode != 0:
+        raise CheckError(f"--against {ref!r} is not a git revision in {top}")
     rel = folder.resolve().relative_to(top.resolve())
-    listing = subprocess.run(
-        ["git", "-C", str(top), "ls-tree", "--name-only", f"{ref}:{rel}"], capture_output=True, text=True
-    )
+    listing = _git(top, "ls-tree", "--name-only", f"{ref}:{rel}")
     if listing.returncode != 0:
-        return {}
+        return {}  # the folder did not exist at that revision: nothing to break
     texts = []
     for name in listing.stdout.split():
         if name.endswith(".avsc"):
@@ -135,12 +155,21 @@ def against_git(known: model.Catalog, folder: Path, ref: str, mode: str) -> list
 
 
 def check(
-    folder: Path, registry_url: str | None, ref: str = "HEAD", mode: str = "BACKWARD"
+    folder: Path, registry_url: str | None, ref: str | None = None, mode: str = "BACKWARD"
 ) -> tuple[str, list[Finding]]:
-    """(what the schemas were compared with, findings); no findings means publishable."""
+    """(what the schemas were compared with, findings); no findings means publishable.
+
+    ``registry_url`` None compares with git at ``ref`` (default: :func:`default_base`). Raises
+    CheckError when the registry does not answer or ``ref`` is not a revision."""
     known, findings = lint_folder(folder)
     if findings:
         return "lint", findings
-    if registry_url and registry_reachable(registry_url):
+    if registry_url is not None:
+        if not registry_reachable(registry_url):
+            raise CheckError(
+                f"the registry at {registry_url} does not answer; start it, point CIVICBUS_REGISTRY_URL "
+                "at yours, or compare with git using --no-registry"
+            )
         return f"registry {registry_url}", against_registry(known, registry_url)
-    return f"git {ref} ({mode})", against_git(known, folder, ref, mode)
+    revision = ref or default_base(folder)
+    return f"git {revision} ({mode})", against_git(known, folder, revision, mode)

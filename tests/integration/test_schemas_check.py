@@ -140,3 +140,22 @@ def test_catalog_lists_every_topic_and_field(tmp_path: Path) -> None:
     for unpublished in ("ServiceTicket", "LegalEntity", "MeterReading", "Household", "Address"):
         assert unpublished in md and unpublished in html
     assert "有条件共享" in html and "重要数据" in html and "<script" not in html
+
+
+def test_git_mode_catches_a_breaking_change_already_committed_on_a_branch(repo: Path) -> None:
+    git = ["git", "-C", str(repo.parent), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "branch", "-M", "main"], check=True)
+    subprocess.run([*git, "checkout", "-qb", "feature"], check=True)
+    edit(repo, "resident.avsc", add_required)
+    subprocess.run([*git, "commit", "-qam", "a breaking change"], check=True)
+    result = civicbus("schemas", "check", "--dir", str(repo), "--no-registry")
+    assert result.returncode == 1 and "nickname" in result.stdout, result.stdout + result.stderr
+
+
+def test_an_unknown_revision_and_an_unreachable_registry_are_errors_not_passes(repo: Path) -> None:
+    bad_ref = civicbus("schemas", "check", "--dir", str(repo), "--no-registry", "--against", "no-such-ref")
+    assert bad_ref.returncode == 2 and "'no-such-ref' is not a git revision" in bad_ref.stderr
+    away = civicbus(
+        "schemas", "check", "--dir", str(repo), env={"CIVICBUS_REGISTRY_URL": "http://127.0.0.1:9"}
+    )
+    assert away.returncode == 2 and "does not answer" in away.stderr and "--no-registry" in away.stderr
