@@ -80,6 +80,11 @@ def _fingerprint(values: Sequence[Any]) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
+MEMORY_CAP = 4000
+"""Rows a bookmark remembers behind its mark at most: about 300 KB of JSON, well inside a Kafka
+record. Past it, the oldest are forgotten and the re-scan window shrinks to what is remembered."""
+
+
 @dataclass(frozen=True)
 class Bookmark:
     """Where a capture stands: the high-water mark, plus what it delivered just behind it.
@@ -88,11 +93,18 @@ class Bookmark:
     delivered whose first ordering value lies within the re-scan window below the mark, as
     (first value, fingerprint) pairs: a re-scan of that window yields only rows that committed
     late (a long transaction that took an older id or timestamp), never one delivered before.
-    The JSON form is what the position store keeps; a plain list is read as a bare mark.
+
+    The memory holds at most ``cap`` rows. When more rows fall in the window (a bulk UPDATE),
+    the oldest are forgotten and ``since`` records the first value of the oldest one kept: the
+    re-scan then starts there, not at the window's floor, so a forgotten row is never sent twice.
+    ``shrunk`` says the last advance did that (the source logs it). The JSON form is what the
+    position store keeps; a plain list is read as a bare mark.
     """
 
     hwm: tuple[Any, ...] | None = None
     recent: frozenset[tuple[Any, int]] = frozenset()
+    since: Any = None
+    shrunk: bool = False
 
     @classmethod
     def from_json(cls, obj: Any) -> Bookmark:
@@ -102,20 +114,32 @@ class Bookmark:
             return cls(tuple(decode(obj)))
         first = decode([r[0] for r in obj.get("recent", [])])
         recent = frozenset(zip(first, (int(r[1]) for r in obj.get("recent", [])), strict=True))
-        return cls(tuple(decode(obj["hwm"])) if obj.get("hwm") else None, recent)
+        since = decode([obj["since"]])[0] if obj.get("since") else None
+        return cls(tuple(decode(obj["hwm"])) if obj.get("hwm") else None, recent, since)
 
     def to_json(self) -> dict[str, Any]:
         ordered = sorted(self.recent, key=lambda r: (str(r[0]), r[1]))
-        return {
+        out: dict[str, Any] = {
             "hwm": encode(self.hwm) if self.hwm is not None else None,
             "recent": [[e, h] for e, (_, h) in zip(encode([r[0] for r in ordered]), ordered, strict=True)],
         }
+        if self.since is not None:
+            out["since"] = encode([self.since])[0]
+        return out
 
     def delivered(self, values: Sequence[Any]) -> bool:
         """True if ``values`` (at or below the mark) was already delivered."""
         return (values[0], _fingerprint(values)) in self.recent
 
-    def advance(self, values: Sequence[Any], floor: Callable[[Any], Any] | None) -> Bookmark:
+    def window_floor(self, floor: Callable[[Any], Any]) -> Any:
+        """The first ordering value a re-scan starts above: the window's floor, or ``since``."""
+        assert self.hwm is not None
+        lowest = floor(self.hwm[0])
+        return lowest if self.since is None or self.since < lowest else self.since
+
+    def advance(
+        self, values: Sequence[Any], floor: Callable[[Any], Any] | None, cap: int = MEMORY_CAP
+    ) -> Bookmark:
         """The bookmark after delivering the row ordered at ``values``.
 
         ``floor`` maps the mark's first ordering value to the lowest one the re-scan window still
@@ -126,6 +150,13 @@ class Bookmark:
         if floor is None:
             return Bookmark(hwm)
         lowest = floor(hwm[0])
-        kept = {r for r in self.recent if r[0] > lowest}
+        since = self.since if self.since is not None and self.since > lowest else None
+        kept = {r for r in self.recent if r[0] > lowest and (since is None or r[0] > since)}
         kept.add((row[0], _fingerprint(row)))
-        return Bookmark(hwm, frozenset(kept))
+        if len(kept) <= cap:
+            return Bookmark(hwm, frozenset(kept), since)
+        oldest_first = sorted(kept, key=lambda r: r[0])
+        dropped_to = oldest_first[len(kept) - cap][0]
+        # keep every row from the first value kept on, so a value is remembered whole or not at all
+        remaining = frozenset(r for r in kept if r[0] > dropped_to)
+        return Bookmark(hwm, remaining, dropped_to, shrunk=True)

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 
 from ..base import ColumnUse, Position, Source, SourceHealth, SourceRow, SourceUnavailable
 from . import bookmark
@@ -29,6 +30,7 @@ from .bookmark import Bookmark
 from .checks import column_problems
 from .settings import SqlSettings
 
+log = structlog.get_logger(__name__)
 _BUDGETS: dict[str, threading.BoundedSemaphore] = {}
 _BUDGETS_LOCK = threading.Lock()
 
@@ -332,9 +334,12 @@ class SqlSource(Source):
         found: list[dict[str, Any]] = []
         with self._query(), self._engine.connect() as conn:
             if mark.hwm is not None and floor is not None:
+                # the window holds what the bookmark remembers plus late rows: bounded by both
                 behind = self._select.where(
-                    order[0] > floor(mark.hwm[0]), sa.tuple_(*order) <= sa.tuple_(*mark.hwm), self._placed()
-                )
+                    order[0] > mark.window_floor(floor),
+                    sa.tuple_(*order) <= sa.tuple_(*mark.hwm),
+                    self._placed(),
+                ).limit(len(mark.recent) + limit)
                 found += [
                     dict(r)
                     for r in conn.execute(behind).mappings()
@@ -354,12 +359,23 @@ class SqlSource(Source):
         self, found: list[dict[str, Any]], mark: Bookmark, floor: Callable[[Any], Any] | None
     ) -> list[SourceRow]:
         out = []
+        shrunk = False
         for i, r in enumerate(found):
             mark = mark.advance([r[c] for c in self._order], floor)
+            shrunk = shrunk or mark.shrunk
             assert mark.hwm is not None
             # only the batch's last row carries the re-scan memory: earlier positions are bare
             # marks, coarser (a resume there may re-send) but never ahead of delivery
             out.append(self._row(r, mark.to_json() if i == len(found) - 1 else bookmark.encode(mark.hwm)))
+        if shrunk:
+            log.warning(
+                "source.rescan_memory_full",
+                table=self._cfg.relation,
+                remembered=len(mark.recent),
+                window_starts_after=str(mark.since),
+                note="more rows changed inside rescan_window than the position can remember; rows "
+                "committing late before that point are no longer looked for",
+            )
         return out
 
     def _row(self, r: dict[str, Any], position: Position) -> SourceRow:

@@ -55,3 +55,18 @@ def test_uuid_time_and_zoned_keys_round_trip() -> None:
     zoned = dt.datetime(2026, 1, 1, 8, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     values = [uuid.UUID("12345678-1234-5678-1234-567812345678"), dt.time(8, 30, 1, 5), zoned, True]
     assert bookmark.decode(bookmark.encode(values)) == values
+
+
+def test_the_rescan_memory_is_capped_and_the_window_shrinks_to_what_it_remembers() -> None:
+    mark = bookmark.Bookmark()
+    floor = lambda v: v - 1000  # noqa: E731 - a window wider than every row here
+    shrinks = 0
+    for i in range(1, 11):
+        mark = mark.advance([i, i], floor, cap=4)
+        shrinks += mark.shrunk
+        assert len(mark.recent) <= 4
+    assert shrinks == 3 and mark.since == 6  # values 7..10 remembered, 1..6 forgotten
+    assert mark.window_floor(floor) == 6  # the re-scan starts above the newest forgotten value
+    assert mark.delivered([9, 9]) and not mark.delivered([5, 5])
+    again = bookmark.Bookmark.from_json(mark.to_json())
+    assert again.since == 6 and again.recent == mark.recent

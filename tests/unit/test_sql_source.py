@@ -107,3 +107,42 @@ def test_rows_with_no_ordering_value_are_counted_and_reported_not_a_crash(tmp_pa
     assert health is not None and health.unplaced == 1 and health.pending == 0
     assert any("1 row(s) have no value in ts" in p for p in s.problems([]))
     s.close()
+
+
+def test_a_bulk_update_inside_the_rescan_window_keeps_the_position_small_and_late_rows_found(
+    tmp_path: Path,
+) -> None:
+    import datetime as dt
+    import json
+
+    url = f"sqlite:///{tmp_path / 'bulk.db'}"
+    engine = sa.create_engine(url)
+    t0 = dt.datetime(2026, 1, 1, 8)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, ts TIMESTAMP)"))
+        conn.execute(  # one UPDATE touching 13,000 rows: all inside a 300 s window
+            sa.text("INSERT INTO t (id, v, ts) VALUES (:i, :v, :ts)"),
+            [{"i": i, "v": "x", "ts": t0 + dt.timedelta(milliseconds=i)} for i in range(1, 13_001)],
+        )
+    cfg = SqlSettings.model_validate(
+        {
+            "url": url,
+            "table": "t",
+            "mode": "timestamp",
+            "timestamp_column": "ts",
+            "key_columns": ["id"],
+            "rescan_window": 300,
+        }
+    )
+    s = SqlSource(cfg, ["v"])
+    s.setup()
+    ids, position = drain(s, None, limit=1000)
+    assert ids == list(range(1, 13_001))
+    assert len(json.dumps(position)) < 512 * 1024, "the position must fit a Kafka record with room"
+    with engine.begin() as conn:  # a transaction that took a time inside the window commits late
+        late = t0 + dt.timedelta(milliseconds=12_999, microseconds=500)
+        conn.execute(sa.text("INSERT INTO t (id, v, ts) VALUES (20000, 'late', :ts)"), {"ts": late})
+    more, _ = drain(s, position, limit=1000)
+    assert more == [20000]
+    engine.dispose()
+    s.close()
