@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 import structlog
@@ -43,17 +44,33 @@ _READ_ONLY = {
 }
 
 
-def read_only_engine(url: str) -> sa.Engine:
+def _mysql_zone(cursor: Any, zone: ZoneInfo) -> None:
+    """Make MySQL/MariaDB TIMESTAMP columns read and compare in the connector's zone, as naive
+    values are read: by name where the server has zone tables, else by today's UTC offset."""
+    try:
+        cursor.execute("SET time_zone = %s", (zone.key,))
+    except Exception:  # no zone tables loaded (mysql_tzinfo_to_sql): the offset serves
+        offset = dt.datetime.now(zone).utcoffset() or dt.timedelta()
+        minutes = int(offset.total_seconds() // 60)
+        sign = "-" if minutes < 0 else "+"
+        cursor.execute("SET time_zone = %s", (f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}",))
+
+
+def read_only_engine(url: str, zone: ZoneInfo | None = None) -> sa.Engine:
     """An engine whose every session is read-only in the database itself: a connector, or a
-    mistaken custom query, cannot change a legacy system's data."""
+    mistaken custom query, cannot change a legacy system's data. On MySQL/MariaDB the session
+    also runs in ``zone``, so TIMESTAMP columns come back in the connector's zone."""
     engine = sa.create_engine(url, pool_pre_ping=True)
     statement = _READ_ONLY.get(engine.dialect.name)
     if statement is None:
         raise ValueError(f"no read-only session for dialect {engine.dialect.name!r}")
+    mysql = engine.dialect.name in ("mysql", "mariadb")
 
     @sa.event.listens_for(engine, "connect")
     def _read_only(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
+        if mysql and zone is not None:
+            _mysql_zone(cursor, zone)
         cursor.execute(statement)
         cursor.close()
         dbapi_connection.commit()  # SET in PostgreSQL is transactional: keep it
@@ -73,7 +90,7 @@ class SqlSource(Source):
     def __init__(self, cfg: SqlSettings, columns: list[str]) -> None:
         self._cfg = cfg
         self._wanted = columns
-        self._engine = read_only_engine(cfg.url.get_secret_value())
+        self._engine = read_only_engine(cfg.url.get_secret_value(), cfg.zone)
         self._order = bookmark.order_columns(cfg)
         self._select: sa.Select[Any] | None = None
         self._table: sa.FromClause | None = None
@@ -216,10 +233,16 @@ class SqlSource(Source):
         return floor
 
     def _cutoff(self) -> dt.datetime | None:
+        """Rows newer than this wait (``settle_s``), in the timestamp column's own terms: an
+        instant for a zoned column (timestamptz), the connector zone's wall time for a naive one
+        (and for MySQL TIMESTAMP, which the session reads in that zone)."""
         if not self._cfg.settle_s:
             return None
-        now = dt.datetime.now(self._cfg.zone) - dt.timedelta(seconds=self._cfg.settle_s)
-        return now.replace(tzinfo=None)
+        assert self._table is not None and self._cfg.timestamp_column
+        settled = dt.datetime.now(self._cfg.zone) - dt.timedelta(seconds=self._cfg.settle_s)
+        column_type = self._table.c[self._cfg.timestamp_column].type
+        zoned = getattr(column_type, "timezone", False) and self._engine.dialect.name == "postgresql"
+        return settled if zoned else settled.replace(tzinfo=None)
 
     # --- snapshot ------------------------------------------------------------------------------
     def _snapshot_start(self) -> dict[str, Any]:

@@ -37,7 +37,8 @@ def write_connector(tmp: Path, **cfg: Any) -> tuple[Path, dict[str, Any]]:
     return path, doc
 
 
-def entities(table: str) -> sa.Table:
+def entities(table: str, zoned: bool = False) -> sa.Table:
+    """``zoned``: gxsj is a zoned timestamp (PostgreSQL timestamptz, MySQL/MariaDB TIMESTAMP)."""
     return sa.Table(
         table,
         sa.MetaData(),
@@ -46,7 +47,12 @@ def entities(table: str) -> sa.Table:
         sa.Column("mc", sa.String(100), nullable=False),
         sa.Column("zt", sa.String(10), nullable=False, server_default="存续"),
         sa.Column("scbz", sa.String(1), nullable=False, server_default="0"),
-        sa.Column("gxsj", sa.DateTime, nullable=False, server_default=sa.func.now()),
+        sa.Column(
+            "gxsj",
+            sa.TIMESTAMP(timezone=True) if zoned else sa.DateTime,
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
     )
 
 
@@ -90,12 +96,18 @@ class Entities:
 
 @contextmanager
 def entity_connector(
-    tmp: Path, url: str, *, target: dict[str, Any] | None = None, batch_size: int = 100, **source: Any
+    tmp: Path,
+    url: str,
+    *,
+    target: dict[str, Any] | None = None,
+    batch_size: int = 100,
+    zoned: bool = False,
+    **source: Any,
 ) -> Iterator[Entities]:
     """Create the table, write the connector file (LegalEntity, keyed by credit code), and drop
     the table afterwards. ``source`` adds to url, table and key_columns [id]."""
     engine = sa.create_engine(url)
-    table = entities(unique("ent").replace("-", "_"))
+    table = entities(unique("ent").replace("-", "_"), zoned)
     table.create(engine)
     try:
         path, cfg = write_connector(
@@ -581,3 +593,32 @@ def test_hard_deletes_are_found_by_reconciling_keys(
     assert sorted(e["before"]["name"] for e in deletes) == ["单位2", "单位4"]
     assert all(e["op"] == "d" and e["after"] is None for e in deletes)
     assert {decode(t.key) for t in tombstones} == {credit_code(2), credit_code(4)}
+
+
+def test_settle_holds_back_recent_rows_of_a_zoned_timestamp_column_and_times_are_right(
+    tmp_path: Path,
+    bus_env: dict[str, str],
+    registry_url: str,
+    bootstrap: str,
+    logs: Path,
+    database_url: str,
+) -> None:
+    """settle_s compares in the column's own terms: a timestamptz / MySQL TIMESTAMP column is not
+    a naive local time (the server here runs in UTC, the connector's zone is Asia/Shanghai)."""
+    with entity_connector(
+        tmp_path, database_url, zoned=True, mode="timestamp", timestamp_column="gxsj", settle_s=60
+    ) as ent:
+        ago = (
+            (lambda s: sa.text(f"now() - interval '{s} seconds'"))
+            if ent.engine.dialect.name == "postgresql"
+            else (lambda s: sa.text(f"NOW() - INTERVAL {s} SECOND"))
+        )
+        with ent.engine.begin() as conn:
+            conn.execute(ent.table.insert().values(code=credit_code(1), mc="早", gxsj=ago(120)))
+            conn.execute(ent.table.insert().values(code=credit_code(2), mc="新", gxsj=ago(5)))
+        with running(["connectors", "run", str(ent.path)], bus_env, logs / "settle.log"):
+            records = read_topic(bootstrap, ent.topic, 1, timeout=60, settle=3.0)
+    events = [decoder(registry_url)(r.value) for r in records]
+    assert [e["after"]["name"] for e in events] == ["早"], "the 5-second-old row must wait out settle_s"
+    written_s_ago = time.time() - events[0]["source_ts_ms"].timestamp()
+    assert 100 < written_s_ago < 600, f"source time off by {written_s_ago - 120:.0f} s"
