@@ -303,7 +303,11 @@ class Connector:
         return acks, Sent(produced, dead, size, newest_ts)
 
     def _reconcile(self, stop: threading.Event) -> None:
-        """Produce a delete event (and tombstone) for every delivered row gone from the source."""
+        """Produce a delete event (and tombstone) for every delivered row gone from the source.
+
+        A row leaves the index only once its delete event is delivered: in one transaction with
+        it (exactly-once), or after it was acknowledged (at-least-once), so a delete that fails
+        is found again by the next reconciliation instead of being forgotten."""
         p = self.parts
         assert p.reconciler is not None and p.decode is not None
         try:
@@ -314,8 +318,28 @@ class Connector:
         if not gone:
             return
         tx = p.transactions
-        if tx is not None:
-            tx.begin()
+        try:
+            if tx is not None:
+                tx.begin()
+            acks = self._send_deletes(gone)
+            if tx is None:
+                self._acknowledged(acks)
+            acks = [p.reconciler.forget(index_key) for index_key, _ in gone]
+            if tx is not None:
+                tx.commit()
+            else:
+                self._acknowledged(acks)
+        except DeliveryFailed as exc:
+            if tx is not None:
+                tx.abort()
+            self._retry("reconcile", "reconcile.failed", str(exc), stop)
+            return
+        metrics.CONNECTOR_HARD_DELETES.labels(self.name).inc(len(gone))
+        self._log.info("reconcile.deleted", rows=len(gone))
+
+    def _send_deletes(self, gone: list[tuple[bytes, bytes]]) -> list[Ack]:
+        p = self.parts
+        assert p.decode is not None
         acks: list[Ack] = []
         for index_key, last_event in gone:
             before = p.decode(last_event)["after"]
@@ -324,22 +348,14 @@ class Connector:
             acks.append(p.producer.send(self.topic, key=event.key, value=event.value))
             if self.pace.tombstones:
                 acks.append(p.producer.send(self.topic, key=event.key, value=None))
-            acks.append(p.reconciler.forget(index_key))
-        try:
-            if tx is not None:
-                tx.commit()
-            else:
-                p.producer.flush()
-                failed = next((a for a in acks if not a.is_done or a.failed()), None)
-                if failed is not None:
-                    raise DeliveryFailed(str(failed.exception or "not acknowledged"))
-        except DeliveryFailed as exc:
-            if tx is not None:
-                tx.abort()
-            self._retry("reconcile", "reconcile.failed", str(exc), stop)
-            return
-        metrics.CONNECTOR_HARD_DELETES.labels(self.name).inc(len(gone))
-        self._log.info("reconcile.deleted", rows=len(gone))
+        return acks
+
+    def _acknowledged(self, acks: list[Ack]) -> None:
+        """Flush and wait; DeliveryFailed unless every record was acknowledged."""
+        self.parts.producer.flush()
+        failed = next((a for a in acks if not a.is_done or a.failed()), None)
+        if failed is not None:
+            raise DeliveryFailed(str(failed.exception or "not acknowledged"))
 
     def _retry(self, stage: str, event: str, error: str, stop: threading.Event) -> None:
         """Count and log a failure of ``stage``, then back off before the same work is retried."""

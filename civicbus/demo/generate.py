@@ -15,9 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from civicbus.connectors.base import SourceSettings
 from civicbus.schemas.standards.id_number import check_char
 
 SURNAMES = (
@@ -156,6 +158,13 @@ def create(url: str) -> sa.Engine:
     engine = sa.create_engine(url)
     metadata.create_all(engine)
     return engine
+
+
+def local_now() -> dt.datetime:
+    """Now as a departmental system stores it: naive wall time in the zone the demo connectors
+    read it in (their ``source.timezone``, by default Asia/Shanghai), whatever this machine's zone."""
+    zone = ZoneInfo(SourceSettings.model_fields["timezone"].default)
+    return dt.datetime.now(zone).replace(tzinfo=None)
 
 
 def generate(

@@ -9,7 +9,6 @@ if the demo started it.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import signal
@@ -31,7 +30,7 @@ from civicbus.ops.kafka import broker
 from civicbus.ops.kafka.settings import BrokerSettings
 from civicbus.streams.settings import StreamsSettings
 
-from .generate import HUKOU, MINZHENG, generate, hukou_row, minzheng_row, person
+from .generate import HUKOU, MINZHENG, generate, hukou_row, local_now, minzheng_row, person
 
 log = structlog.get_logger(__name__)
 GENDER = {"1": "男", "2": "女", "0": "未知", "9": "未说明"}
@@ -82,7 +81,7 @@ def describe(profile: dict[str, Any]) -> str:
 def _insert_live(demo_dir: Path) -> str:
     rng = random.Random(time.time_ns())
     p = person(rng)
-    now = dt.datetime.now()
+    now = local_now()
     for db, table, row in (
         ("hukou.db", HUKOU, hukou_row(p, rng, now)),
         ("minzheng.db", MINZHENG, minzheng_row(p, rng, now)),

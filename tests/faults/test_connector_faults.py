@@ -8,7 +8,6 @@ The seed is printed; ``CIVICBUS_FAULT_SEED=N`` replays a run.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import random
@@ -23,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from civicbus.demo.generate import HUKOU, create, hukou_row, person
+from civicbus.demo.generate import HUKOU, create, hukou_row, local_now, person
 from civicbus.ops.kafka import broker
 
 from ..conftest import TEST_BROKER
@@ -47,7 +46,7 @@ def growing(engine: sa.Engine, rng: random.Random) -> Iterator[list[int]]:
 
     def write() -> None:
         while not done.is_set():
-            row = hukou_row(person(rng), rng, dt.datetime.now())
+            row = hukou_row(person(rng), rng, local_now())
             with engine.begin() as conn:
                 written.append(conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one())
             done.wait(0.004)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from civicbus.demo.generate import HUKOU, MINZHENG, generate, minzheng_row, person
+from civicbus.demo.generate import HUKOU, MINZHENG, generate, local_now, minzheng_row, person
 
 from ..helpers import connector_file, decoder, free_port, read_topic, spawn, stop, unique, wait_until
 
@@ -141,7 +141,7 @@ def test_postgresql_table_through_a_url(
             # a row committed while the connector runs arrives too
             rng = __import__("random").Random(7)
             with sa.create_engine(url).begin() as conn:
-                conn.execute(HUKOU.insert(), [{**_hukou(rng), "GXSJ": dt.datetime.now()}])
+                conn.execute(HUKOU.insert(), [{**_hukou(rng), "GXSJ": local_now()}])
             read_topic(bootstrap, cfg["target"]["topic"], h + 1, timeout=30)
         finally:
             stop(proc)
@@ -154,7 +154,7 @@ def test_postgresql_table_through_a_url(
 def _hukou(rng: object) -> dict[str, object]:
     from civicbus.demo.generate import hukou_row
 
-    return hukou_row(person(rng), rng, dt.datetime.now())  # type: ignore[arg-type]
+    return hukou_row(person(rng), rng, local_now())  # type: ignore[arg-type]
 
 
 def test_connector_waits_for_a_missing_broker_instead_of_crashing(

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from civicbus.core.deadletter import DeadLetter
-from civicbus.demo.generate import HUKOU, create, hukou_row, person
+from civicbus.demo.generate import HUKOU, create, hukou_row, local_now, person
 
 from .. import connector_suite as suite
 from ..helpers import EXAMPLES, connector_file, fresh_database, unique
@@ -33,12 +33,12 @@ def sql_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Har
         path, cfg = connector_file(tmp, "gongan-hukou.yaml", db.reader_url, batch_size=100)
 
         def add(n: int) -> None:
-            rows = [hukou_row(person(rng), rng, dt.datetime.now()) for _ in range(n)]
+            rows = [hukou_row(person(rng), rng, local_now()) for _ in range(n)]
             with db.writer.begin() as conn:
                 conn.execute(HUKOU.insert(), rows)
 
         def add_bad() -> Callable[[DeadLetter], bool]:
-            row = hukou_row(person(rng), rng, dt.datetime.now())
+            row = hukou_row(person(rng), rng, local_now())
             row["GMSFHM"] = "11010519491231002Y"  # no check character is Y
             with db.writer.begin() as conn:
                 rkid = conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one()

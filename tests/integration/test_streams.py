@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from civicbus.core.deadletter import DeadLetter
-from civicbus.demo.generate import HUKOU, MINZHENG, generate, hukou_row, minzheng_row, person
+from civicbus.demo.generate import HUKOU, MINZHENG, generate, hukou_row, local_now, minzheng_row, person
 from civicbus.schemas.standards import id_number
 
 from ..helpers import connector_file, decoder, read_topic, spawn, stop, unique, wait_until
@@ -83,7 +82,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
         # a row inserted into both databases while everything runs reaches the view within 5 s
         rng = random.Random(99)
         newcomer = person(rng)
-        now = dt.datetime.now()
+        now = local_now()
         started = time.monotonic()
         with sa.create_engine(hukou_url).begin() as conn:
             conn.execute(HUKOU.insert(), [hukou_row(newcomer, rng, now)])
@@ -110,7 +109,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
         garbage.close()
         target = sorted(registered - subsidised)[0]
         rng2 = random.Random(5)
-        row = minzheng_row(person(rng2), rng2, dt.datetime.now())
+        row = minzheng_row(person(rng2), rng2, local_now())
         with sa.create_engine(minzheng_url).begin() as conn:
             conn.execute(MINZHENG.insert(), [{**row, "sfzh": target}])
 

@@ -254,3 +254,42 @@ def test_a_failed_commit_is_aborted_and_its_batch_read_again_from_the_committed_
     assert committed_keys(tx) == list(range(1, 13))  # what read_committed consumers see: once each
     assert keys(producer).count(1) == 3  # sent three times, committed once
     assert tx.aborted == 2 and source.reads[:3] == [None, None, None]
+
+
+def test_a_delete_event_that_fails_is_found_again_not_forgotten() -> None:
+    source = with_rows(5)
+    refused = {"left": 1}
+
+    def fail(sent: Any) -> bool:
+        if sent.topic == TOPIC and (sent.value or b"").startswith(b"d:") and refused["left"]:
+            refused["left"] -= 1
+            return True
+        return False
+
+    producer = FakeProducer(fail_when=fail)
+    index: dict[bytes, bytes | None] = {}
+
+    def read(topic: str) -> list[tuple[bytes | None, bytes | None]]:
+        index.clear()
+        for s in producer.on(topic):
+            if s.ack.failed():
+                continue
+            index[s.key or b""] = s.value
+        return [(k, v) for k, v in index.items()]
+
+    clock = {"t": 0.0}
+    reconciler = Reconciler(producer, "index", read, interval_s=1.0, clock=lambda: clock["t"])
+    connector, _, positions, _ = engine(source, producer, reconciler=reconciler)
+
+    def delivered_deletes() -> list[int]:
+        if positions.saved[-1:] == [5] and not source.deleted:
+            source.deleted = {2}
+        clock["t"] += 0.5
+        return [
+            int(s.key or b"0")
+            for s in producer.on(TOPIC)
+            if (s.value or b"").startswith(b"d:") and s.ack.is_done and not s.ack.failed()
+        ]
+
+    run_until(connector, lambda: delivered_deletes() == [2])
+    assert refused["left"] == 0  # the first delete event was refused, and sent again

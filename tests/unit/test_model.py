@@ -34,3 +34,13 @@ def test_envelope_has_the_debezium_shape() -> None:
         "quality",
     ]
     assert env["fields"][0]["type"]["symbols"] == ["c", "u", "d", "r"]
+
+
+def test_demo_rows_are_written_in_the_zone_the_demo_connectors_read_them_in() -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from civicbus.demo.generate import local_now
+
+    shanghai = dt.datetime.now(ZoneInfo("Asia/Shanghai")).replace(tzinfo=None)
+    assert abs((local_now() - shanghai).total_seconds()) < 60
