@@ -8,7 +8,10 @@ Needs the local broker and registry (``civicbus demo`` or ``civicbus broker star
 1. Fills a PostgreSQL table with N household-registration rows (the Resident schema's source).
 2. Runs ``civicbus connectors run`` on it as a separate process (incrementing mode with
    ``initial_snapshot``) and times the snapshot of all N rows by key, then the streaming of M
-   rows inserted while it runs; samples the process's peak RSS (VmHWM).
+   rows inserted while it runs; samples the process's peak RSS (VmHWM). It does this twice, on
+   a fresh table each time: with exactly-once delivery (the default: a Kafka transaction per
+   batch) and with at-least-once, and reads progress from the connector's own
+   ``civicbus_connector_rows_produced_total`` (offsets would count transaction markers).
 3. The ceiling: the same client (kafka-python, same producer settings) producing N pre-encoded
    messages of the connector's average key and value size, with no database and no mapping;
    and aiokafka (faust's client) doing the same, to see whether the client is the bottleneck.
@@ -69,19 +72,36 @@ def fill(pg_url: str, table: str, rows: int, start: int = 0) -> float:
     return time.monotonic() - began
 
 
-def end_offset(bootstrap: str, topic: str) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def produced(port: int) -> float:
+    """The connector's delivered-rows counter, scraped from its /metrics."""
+    import urllib.request
+
     try:
-        parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in parts]
-        return sum(consumer.end_offsets(tps).values()) if tps else 0
-    finally:
-        consumer.close()
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    except OSError:
+        return 0.0
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("civicbus_connector_rows_produced_total{")
+    )
 
 
 def sizes(bootstrap: str, topic: str, sample: int = 2000) -> tuple[int, int]:
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", consumer_timeout_ms=3000
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=3000,
+        isolation_level="read_committed",
     )
     consumer.assign([TopicPartition(topic, 0)])
     keys = values = n = 0
@@ -102,9 +122,9 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def wait_for(bootstrap: str, topic: str, count: int, proc: subprocess.Popen[bytes]) -> float:
+def wait_for(port: int, count: int, proc: subprocess.Popen[bytes]) -> float:
     began = time.monotonic()
-    while end_offset(bootstrap, topic) < count:
+    while produced(port) < count:
         if proc.poll() is not None:
             raise SystemExit(f"connector exited with {proc.returncode}")
         time.sleep(0.2)
@@ -151,6 +171,49 @@ def ceiling_aiokafka(bootstrap: str, n: int, key: bytes, value: bytes) -> float:
     return asyncio.run(run())
 
 
+def run_connector(
+    pg_url: str, delivery: str, rows: int, stream_rows: int
+) -> tuple[float, float, float, float, str]:
+    """(snapshot rows/s, streaming rows/s, RSS after snapshot MB, peak RSS MB, topic) for one run."""
+    table = "bench_resident"
+    print(f"[{delivery}] filling {table} with {rows:,} rows …", flush=True)
+    print(f"  COPY took {fill(pg_url, table, rows):.1f}s", flush=True)
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    topic = f"bench.resident.{name}"
+    cfg = yaml.safe_load((ROOT / "connectors/examples/gongan-hukou.yaml").read_text(encoding="utf-8"))
+    cfg.update(name=name, batch_size=5000, poll_interval_s=0.2)
+    cfg["source"] |= {"url": pg_url, "table": table, "mode": "incrementing", "initial_snapshot": True}
+    for timestamp_only in ("timestamp_column", "rescan_window"):
+        cfg["source"].pop(timestamp_only, None)
+    cfg["target"] |= {"topic": topic, "partitions": 1}
+    work = Path(tempfile.mkdtemp())
+    (work / "c.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    port = free_port()
+    env = {
+        **os.environ,
+        "CIVICBUS_CONNECTOR_METRICS_PORT": str(port),
+        "CIVICBUS_CONNECTOR_DELIVERY": delivery,
+        "CIVICBUS_LOG_LEVEL": "WARNING",
+    }
+    log = open(work / "c.log", "wb")  # noqa: SIM115 - the child writes it until terminated
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "civicbus", "connectors", "run", str(work / "c.yaml")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    try:
+        snap = wait_for(port, rows, proc)
+        rss_after_snapshot = peak_rss_mb(proc.pid)
+        fill(pg_url, table, stream_rows, start=1)
+        stream = wait_for(port, rows + stream_rows, proc)
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return rows / snap, stream_rows / stream, rss_after_snapshot, rss, topic
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -160,54 +223,28 @@ def main() -> None:
     pg_url = os.environ.get(
         "CIVICBUS_BENCH_POSTGRES_URL", "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus"
     )
-    table = "bench_resident"
-    print(f"filling {table} with {args.rows:,} rows …", flush=True)
-    print(f"  COPY took {fill(pg_url, table, args.rows):.1f}s", flush=True)
-
-    name = f"bench-{uuid.uuid4().hex[:6]}"
-    topic = f"bench.resident.{name}"
-    cfg = yaml.safe_load((ROOT / "connectors/examples/gongan-hukou.yaml").read_text(encoding="utf-8"))
-    cfg.update(name=name, batch_size=5000, poll_interval_s=0.2)
-    cfg["source"] |= {"url": pg_url, "table": table, "mode": "incrementing", "initial_snapshot": True}
-    cfg["source"].pop("timestamp_column")
-    cfg["target"] |= {"topic": topic, "partitions": 1}
-    work = Path(tempfile.mkdtemp())
-    (work / "c.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
-    env = {**os.environ, "CIVICBUS_CONNECTOR_METRICS_PORT": "0", "CIVICBUS_LOG_LEVEL": "WARNING"}
-    log = open(work / "c.log", "wb")  # noqa: SIM115 - the child writes it until terminated
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "civicbus", "connectors", "run", str(work / "c.yaml")],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=log,
-    )
-    try:
-        snap = wait_for(bootstrap, topic, args.rows, proc)
-        rss_after_snapshot = peak_rss_mb(proc.pid)
-        fill(pg_url, table, args.stream_rows, start=1)
-        stream = wait_for(bootstrap, topic, args.rows + args.stream_rows, proc)
-        rss = peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-    key_size, value_size = sizes(bootstrap, topic)
+    runs = {
+        d: run_connector(pg_url, d, args.rows, args.stream_rows) for d in ("exactly_once", "at_least_once")
+    }
+    key_size, value_size = sizes(bootstrap, runs["exactly_once"][4])
     key, value = os.urandom(key_size), os.urandom(value_size)
     kp = ceiling_kafka_python(bootstrap, args.rows, key, value)
     aio = ceiling_aiokafka(bootstrap, args.rows, key, value)
-    snap_rate, stream_rate = args.rows / snap, args.stream_rows / stream
     print(f"\nmessages: key {key_size} B, value {value_size} B (Avro, Confluent framing)")
-    print(f"{'what':<44}{'rows/s':>12}{'vs ceiling':>12}")
-    print(f"{'ceiling: kafka-python, pre-encoded':<44}{kp:>12,.0f}{1:>12.2f}")
-    print(f"{'aiokafka, pre-encoded (same settings)':<44}{aio:>12,.0f}{aio / kp:>12.2f}")
+    print(f"{'what':<52}{'rows/s':>12}{'vs ceiling':>12}")
+    print(f"{'ceiling: kafka-python, pre-encoded':<52}{kp:>12,.0f}{1:>12.2f}")
+    print(f"{'aiokafka, pre-encoded (same settings)':<52}{aio:>12,.0f}{aio / kp:>12.2f}")
+    for delivery, (snap_rate, stream_rate, rss_snap, rss, _) in runs.items():
+        what = f"connector {delivery} snapshot, {args.rows:,} rows"
+        print(f"{what:<52}{snap_rate:>12,.0f}{snap_rate / kp:>12.2f}")
+        what = f"connector {delivery} streaming, {args.stream_rows:,} new rows"
+        print(f"{what:<52}{stream_rate:>12,.0f}{stream_rate / kp:>12.2f}")
+        print(f"  peak RSS: {rss_snap:.0f} MB after the snapshot, {rss:.0f} MB at the end")
+    eos, alo = runs["exactly_once"], runs["at_least_once"]
     print(
-        f"{'connector snapshot, ' + format(args.rows, ',') + ' rows':<44}{snap_rate:>12,.0f}"
-        f"{snap_rate / kp:>12.2f}"
+        f"\nexactly-once cost: snapshot {1 - eos[0] / alo[0]:+.1%}, streaming {1 - eos[1] / alo[1]:+.1%} "
+        "(share of at-least-once throughput given up; target < 15%)"
     )
-    print(
-        f"{'connector streaming, ' + format(args.stream_rows, ',') + ' new rows':<44}{stream_rate:>12,.0f}"
-        f"{stream_rate / kp:>12.2f}"
-    )
-    print(f"connector peak RSS: {rss_after_snapshot:.0f} MB after the snapshot, {rss:.0f} MB at the end")
 
 
 if __name__ == "__main__":

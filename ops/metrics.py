@@ -92,6 +92,11 @@ STREAMS_VIEW_UPDATES = Counter(
     "Records written to a unified view topic (updates and tombstones)",
     ["view"],
 )
+STREAMS_RETRIES = Counter(
+    "civicbus_streams_retries_total",
+    "Events a processor held back and retried because a service was away (nothing dead-lettered)",
+    ["processor", "service"],
+)
 STREAMS_DEAD_LETTERS = Counter(
     "civicbus_streams_dead_letters_total",
     "Events a processor could not decode or apply, sent to its dead-letter topic",

@@ -16,6 +16,9 @@ payload.
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -24,8 +27,10 @@ import faust
 import structlog
 from faust.types import EventT
 
+from civicbus.core.backoff import Backoff
 from civicbus.core.deadletter import DeadLetter
 from civicbus.ops import metrics
+from civicbus.schemas.registry_errors import RegistryError
 
 from . import profile
 from .profile import Profile
@@ -47,13 +52,30 @@ class Codec(Protocol):
     def encode(self, value: Profile) -> bytes: ...
 
 
+@dataclass(frozen=True)
+class Folded:
+    changed: bool
+    """False when the event changed nothing (a replay): nothing is written to the view."""
+    value: bytes | None
+    """The view's new value for the key; None: the profile holds nothing (a tombstone)."""
+
+
+def _epoch_ms(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return int(value or 0)
+
+
 def fold(
     table: MutableMapping[bytes, bytes], codec: Codec, part: str, key: bytes | None, value: bytes | None
-) -> bytes | None:
-    """Fold one source event of ``part`` into ``table``; returns the view's new value for ``key``.
+) -> Folded:
+    """Fold one source event of ``part`` into ``table``.
 
-    None means the profile holds nothing any more: the table forgets the key and the view gets a
-    tombstone. Raises (ValueError, SerializationError, …) for an event that cannot be applied;
+    Deterministic, so a replayed event changes nothing: ``updated_ms`` is the newest event time
+    folded (the envelope's ``ts_ms``), not the wall clock, and an event that leaves the profile's
+    bytes as they were reports ``changed=False``. A value of None means the profile holds
+    nothing any more: the table forgets the key and the view gets a tombstone. Raises
+    (ValueError, SerializationError, RegistryError, …) for an event that cannot be applied now;
     the table is then unchanged.
     """
     if not isinstance(key, bytes):
@@ -62,13 +84,16 @@ def fold(
     envelope = codec.event(value) if value is not None else None
     current = table.get(key)
     before = codec.profile(current) if current is not None else profile.empty(resident_id)
-    after = profile.apply(before, part, envelope)
+    event_ms = _epoch_ms(envelope.get("ts_ms")) if envelope else 0
+    after = profile.apply(before, part, envelope, now_ms=max(_epoch_ms(before["updated_ms"]), event_ms))
     encoded = codec.encode(after) if after is not None else None
+    if encoded == current:
+        return Folded(False, encoded)
     if encoded is None:
         table.pop(key, None)
     else:
         table[key] = encoded
-    return encoded
+    return Folded(True, encoded)
 
 
 Emit = Callable[[bytes | None, bytes | None], Awaitable[Any]]
@@ -137,7 +162,7 @@ def build(settings: StreamsSettings) -> ResidentView:
             origin=PROCESSOR,
             origin_kind="processor",
             source={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
-            key={"key": msg.key.hex() if isinstance(msg.key, bytes) else str(msg.key)},
+            key={"b64": base64.b64encode(msg.key).decode() if isinstance(msg.key, bytes) else ""},
             position={"topic": msg.topic, "partition": msg.partition, "offset": msg.offset},
             field="(event)",
             reason=reason,
@@ -155,14 +180,28 @@ def build(settings: StreamsSettings) -> ResidentView:
             async for event in stream.events():
                 metrics.STREAMS_EVENTS.labels(PROCESSOR, topic_name).inc()
                 assert view.codec is not None, "the worker hands the view its codec before it starts"
-                try:
-                    value = fold(table, view.codec, part, event.key, event.value)
-                except Exception as exc:  # a bad event is data: dead-letter it, keep the stream
-                    await dead_letter(event, f"{type(exc).__name__}: {exc}")
-                    yield None
-                    continue
-                await view.emit(event.key, value)
-                metrics.STREAMS_VIEW_UPDATES.labels(PROCESSOR).inc()
+                waits = Backoff(cap_s=30.0)
+                while True:
+                    try:
+                        folded = fold(table, view.codec, part, event.key, event.value)
+                        break
+                    except RegistryError as exc:
+                        if exc.code < 50000:  # the registry answered: this event can never decode
+                            folded = None
+                            await dead_letter(event, f"RegistryError: {exc}")
+                            break
+                        # the registry is away: stop consuming (this agent waits), lose nothing
+                        delay = waits.next_delay()
+                        metrics.STREAMS_RETRIES.labels(PROCESSOR, "registry").inc()
+                        log.warning("streams.registry_unavailable", error=exc.message, retry_in_s=delay)
+                        await asyncio.sleep(delay)
+                    except Exception as exc:  # a bad event is data: dead-letter it, keep the stream
+                        folded = None
+                        await dead_letter(event, f"{type(exc).__name__}: {exc}")
+                        break
+                if folded is not None and folded.changed:
+                    await view.emit(event.key, folded.value)
+                    metrics.STREAMS_VIEW_UPDATES.labels(PROCESSOR).inc()
                 yield None
 
         process.__name__ = f"fold_{part}"

@@ -39,7 +39,8 @@ def run(settings: StreamsSettings) -> None:
     metrics.serve(settings.metrics_port, settings.metrics_addr)
     create_topics(settings)
     view = build(settings)
-    codec = AvroCodec(RegistryClient(settings.registry_url), settings.view_topic)
+    # a short timeout: a registry call blocks the event loop, and faust's heartbeats with it
+    codec = AvroCodec(RegistryClient(settings.registry_url, timeout_s=2.0), settings.view_topic)
     view.codec = codec
 
     @view.app.task  # type: ignore[untyped-decorator]
