@@ -35,8 +35,8 @@ class StatusSink(Protocol):
 
     def publish(self, state: str | None = None) -> None: ...
 
-    def stop(self) -> None:
-        """Publish STOPPED and flush it."""
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Publish STOPPED and flush it, waiting at most ``timeout_s``."""
 
     def tick(self) -> None: ...
 

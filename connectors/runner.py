@@ -52,6 +52,8 @@ class Pace:
     tombstones: bool = False
     max_backoff_s: float = 10.0
     health_interval_s: float = 15.0
+    stop_timeout_s: float = 5.0
+    """How long stopping may wait for the broker to take what is in flight."""
     """How often the source is asked for its backlog (a counting query on SQL sources)."""
 
 
@@ -232,18 +234,29 @@ class Connector:
         self.parts.status.lagging(b.lag_s)
 
     def _wind_down(self, inflight: InFlight[Sent], saved: Position | None) -> None:
-        """Deliver what is in flight, save its position, say STOPPED; never raises."""
+        """Deliver what is in flight, save its position, say STOPPED; never raises.
+
+        Takes at most about ``Pace.stop_timeout_s``: with the broker away nothing more can be
+        delivered, and nothing is lost by giving up (what was not acknowledged, or not committed,
+        is read again from the saved position on the next start)."""
         p = self.parts
+        deadline = time.monotonic() + self.pace.stop_timeout_s
+
+        def left() -> float:
+            return max(deadline - time.monotonic(), 0.1)
+
         try:
-            p.producer.flush(timeout=30)
-            inflight.wait_oldest(all_of_them=True, timeout_s=30)
+            p.producer.flush(timeout=left())
+            inflight.wait_oldest(all_of_them=True, timeout_s=left())
             saved = self._settle(inflight, saved)
         except Exception as exc:
             self._log.warning("batch.delivery_failed", error=str(exc), during="stop")
         try:
-            p.status.stop()
-            p.producer.flush(timeout=30)
-            p.producer.close(timeout=30)
+            p.status.stop(timeout_s=left())
+        except Exception as exc:
+            self._log.warning("connector.status_failed", error=str(exc), during="stop")
+        try:
+            p.producer.close(timeout=left())
         except Exception as exc:
             self._log.warning("connector.close_failed", error=str(exc))
         self._log.info("connector.stopped", position=saved)

@@ -73,10 +73,10 @@ class StatusReporter:
         """How far behind its source the connector is (civicbus_connector_source_lag_seconds)."""
         self.status.lag_s = round(lag_s, 3)
 
-    def stop(self) -> None:
-        """Publish STOPPED and wait (briefly) for it to be delivered."""
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Publish STOPPED and wait up to ``timeout_s`` for it to be delivered."""
         self.publish("STOPPED")
-        self.producer.flush(timeout=10)
+        self.producer.flush(timeout=timeout_s)
 
     def failed(self) -> None:
         self.status.errors += 1

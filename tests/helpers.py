@@ -91,7 +91,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 
 
 def read_topic(
-    bootstrap: str, topic: str, min_count: int = 0, timeout: float = 30, settle: float = 0.0
+    bootstrap: str, topic: str, min_count: int = 0, timeout: float = 120, settle: float = 0.0
 ) -> list[Any]:
     """All committed records of ``topic`` from the beginning, once at least ``min_count`` are there.
 
@@ -177,12 +177,12 @@ def fresh_database(postgres_url: str) -> Iterator[Database]:
 
     admin_url = sa.make_url(postgres_url)
     name = unique("db").replace("-", "_")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE ROLE {name} LOGIN PASSWORD 'civicbus'"))
         conn.execute(sa.text(f"CREATE DATABASE {name} OWNER {name}"))
     reader = admin_url.set(username=name, password="civicbus", database=name)
-    writer = sa.create_engine(admin_url.set(database=name))
+    writer = sa.create_engine(admin_url.set(database=name), pool_pre_ping=True)
     try:
         yield Database(name, admin, reader.render_as_string(hide_password=False), writer)
     finally:

@@ -46,6 +46,12 @@ class SqlSettings(SourceSettings):
         description="re-read this far behind the mark for rows committed late: seconds in timestamp "
         "modes, ids in incrementing mode (0: off)",
     )
+    rescan_every_s: float = Field(
+        5.0,
+        ge=0,
+        description="how often the window behind the mark is re-read (0: every poll); a late row waits "
+        "at most this long, and an idle connector does not re-read its window twice a second",
+    )
     soft_delete: SoftDelete | None = None
     max_concurrent_queries: int = Field(
         1, ge=1, description="queries at once against this database from one process"

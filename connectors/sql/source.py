@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -96,6 +97,7 @@ class SqlSource(Source):
         self._table: sa.FromClause | None = None
         self._columns: list[Any] | None = None
         self._progress: tuple[int, int] | None = None
+        self._rescanned_at: float | None = None
         # the snapshot's stream starts at the greatest row in the streaming mode's own order
         self._stream_order = self._order if cfg.mode == "snapshot" else bookmark.order_columns(cfg)
         self._description = {
@@ -356,18 +358,8 @@ class SqlSource(Source):
         floor = self._floor()
         found: list[dict[str, Any]] = []
         with self._query(), self._engine.connect() as conn:
-            if mark.hwm is not None and floor is not None:
-                # the window holds what the bookmark remembers plus late rows: bounded by both
-                behind = self._select.where(
-                    order[0] > mark.window_floor(floor),
-                    sa.tuple_(*order) <= sa.tuple_(*mark.hwm),
-                    self._placed(),
-                ).limit(len(mark.recent) + limit)
-                found += [
-                    dict(r)
-                    for r in conn.execute(behind).mappings()
-                    if not mark.delivered([r[c] for c in self._order])
-                ][:limit]
+            if mark.hwm is not None and floor is not None and self._rescan_due():
+                found += self._late(conn, mark, floor, limit)
             stmt = self._select.where(self._placed()).limit(max(limit - len(found), 0))
             if mark.hwm is not None:
                 stmt = stmt.where(sa.tuple_(*order) > sa.tuple_(*mark.hwm))
@@ -377,6 +369,36 @@ class SqlSource(Source):
             if len(found) < limit:
                 found += [dict(r) for r in conn.execute(stmt).mappings()]
         return self._rows(found, mark, floor)
+
+    def _rescan_due(self) -> bool:
+        now = time.monotonic()
+        if self._rescanned_at is not None and now - self._rescanned_at < self._cfg.rescan_every_s:
+            return False
+        self._rescanned_at = now
+        return True
+
+    def _late(
+        self, conn: sa.Connection, mark: Bookmark, floor: Callable[[Any], Any], limit: int
+    ) -> list[dict[str, Any]]:
+        """Rows behind the mark, inside the re-scan window, that the bookmark has not delivered.
+
+        The window is scanned on its ordering columns only (every poll does it, so it must be
+        cheap); the full rows are fetched for the few that committed late. The scan is bounded by
+        what the bookmark remembers plus one batch."""
+        assert self._table is not None and self._select is not None and mark.hwm is not None
+        order = [self._table.c[c] for c in self._order]
+        window = (
+            sa.select(*order)
+            .where(
+                order[0] > mark.window_floor(floor), sa.tuple_(*order) <= sa.tuple_(*mark.hwm), self._placed()
+            )
+            .order_by(*order)
+            .limit(len(mark.recent) + limit)
+        )
+        late = [tuple(r) for r in conn.execute(window) if not mark.delivered(list(r))][:limit]
+        if not late:
+            return []
+        return [dict(r) for r in conn.execute(self._select.where(sa.tuple_(*order).in_(late))).mappings()]
 
     def _rows(
         self, found: list[dict[str, Any]], mark: Bookmark, floor: Callable[[Any], Any] | None

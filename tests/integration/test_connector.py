@@ -42,7 +42,7 @@ def test_rows_become_events_and_bad_rows_dead_letter_while_good_rows_flow(
     try:
         good = read_topic(bootstrap, cfg["target"]["topic"], m - len(bad_ids), timeout=60)
         dlq_topic = f"civicbus.deadletter.{cfg['name']}"
-        dead = read_topic(bootstrap, dlq_topic, len(bad_ids), timeout=30)
+        dead = read_topic(bootstrap, dlq_topic, len(bad_ids), timeout=120)
         letters = [json.loads(r.value) for r in dead]
         assert {d["key"]["id"] for d in letters} == bad_ids
         assert all(d["field"] == "id_number" and "check character" in d["reason"] for d in letters)
@@ -72,9 +72,9 @@ def test_rows_become_events_and_bad_rows_dead_letter_while_good_rows_flow(
         with engine.begin() as conn:
             conn.execute(MINZHENG.insert(), [{**minzheng_row(person(rng), rng, now), "sfzh": None}])
             conn.execute(MINZHENG.insert(), [minzheng_row(person(rng), rng, now)])
-        dead = read_topic(bootstrap, dlq_topic, len(bad_ids) + 1, timeout=30)
+        dead = read_topic(bootstrap, dlq_topic, len(bad_ids) + 1, timeout=120)
         assert "required" in json.loads(dead[-1].value)["reason"]
-        read_topic(bootstrap, cfg["target"]["topic"], len(good) + 1, timeout=30)
+        read_topic(bootstrap, cfg["target"]["topic"], len(good) + 1, timeout=120)
         assert proc.poll() is None
     finally:
         stop(proc)
@@ -142,7 +142,7 @@ def test_postgresql_table_through_a_url(
             rng = __import__("random").Random(7)
             with sa.create_engine(url).begin() as conn:
                 conn.execute(HUKOU.insert(), [{**_hukou(rng), "GXSJ": local_now()}])
-            read_topic(bootstrap, cfg["target"]["topic"], h + 1, timeout=30)
+            read_topic(bootstrap, cfg["target"]["topic"], h + 1, timeout=120)
         finally:
             stop(proc)
     finally:

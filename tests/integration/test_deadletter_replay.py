@@ -64,7 +64,7 @@ def test_replay_sends_processor_dead_letters_back_once_and_reports_the_rest(boot
     assert first.returncode == 1, first.stderr  # two were skipped, and said so
     assert "replayed 3 dead letter(s)" in first.stdout and first.stdout.count("skipped ") == 2 + 1
     assert "connector minzheng kept the row" in first.stdout and "not a civicbus dead letter" in first.stdout
-    replayed = read_topic(bootstrap, source, 3, timeout=30, settle=1.0)
+    replayed = read_topic(bootstrap, source, 3, timeout=120, settle=1.0)
     assert sorted((r.key, r.value) for r in replayed) == [
         (f"key-{i}".encode(), f"event-{i}".encode()) for i in range(3)
     ]
@@ -72,4 +72,4 @@ def test_replay_sends_processor_dead_letters_back_once_and_reports_the_rest(boot
 
     again = civicbus(bootstrap, "deadletter", "replay", dlq)
     assert "replayed 0 dead letter(s)" in again.stdout, again.stdout + again.stderr
-    assert len(read_topic(bootstrap, source, 3, timeout=10, settle=1.0)) == 3
+    assert len(read_topic(bootstrap, source, 3, timeout=60, settle=1.0)) == 3

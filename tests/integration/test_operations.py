@@ -109,7 +109,7 @@ def test_status_shows_each_connector(
             line = next((x for x in out.splitlines() if cfg["name"] in x), "")
             return line if "RUNNING" in line and line.split()[2] == str(h) else None
 
-        line = wait_until(running, 30, "a RUNNING status with every row", interval=1)
+        line = wait_until(running, 120, "a RUNNING status with every row", interval=1)
         assert line.split()[5] == "0" and line.split()[6] == "0", line  # no dead letters, no errors
     finally:
         assert stop(proc) == 0
@@ -133,10 +133,10 @@ def test_a_new_postgresql_table_joins_a_running_deployment_with_one_yaml_file(
     table = unique("jgxx").replace("-", "_")
     engine = sa.create_engine(postgres_url)
     try:
-        wait_until(lambda: proc.poll() is None and (logs / "watch.log").exists(), 10, "the watcher")
+        wait_until(lambda: proc.poll() is None and (logs / "watch.log").exists(), 60, "the watcher")
         # an invalid file is reported with its problems and stops nothing
         (deployment / "broken.yaml").write_text("name: Broken\n", encoding="utf-8")
-        wait_until(lambda: "connector.invalid" in (logs / "watch.log").read_text(), 30, "the complaint")
+        wait_until(lambda: "connector.invalid" in (logs / "watch.log").read_text(), 120, "the complaint")
         assert proc.poll() is None
         with engine.begin() as conn:
             conn.execute(sa.text(f"CREATE TABLE {table} (id serial PRIMARY KEY, tyshxydm text, jgmc text)"))

@@ -132,7 +132,7 @@ class FakeStatus:
     def tick(self) -> None:
         pass
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
         self.states.append("STOPPED")
 
     def failed(self) -> None:

@@ -132,6 +132,7 @@ def test_a_bulk_update_inside_the_rescan_window_keeps_the_position_small_and_lat
             "timestamp_column": "ts",
             "key_columns": ["id"],
             "rescan_window": 300,
+            "rescan_every_s": 0,
         }
     )
     s = SqlSource(cfg, ["v"])
