@@ -24,10 +24,16 @@ def seed() -> int:
     return chosen
 
 
+class Written(list[int]):
+    """Keys of the rows written, in order; ``refused`` counts writes the database refused."""
+
+    refused: int = 0
+
+
 @contextmanager
-def growing(engine: sa.Engine, rng: random.Random) -> Iterator[list[int]]:
+def growing(engine: sa.Engine, rng: random.Random) -> Iterator[Written]:
     """A writer adding one row at a time (each its own transaction) until the block ends."""
-    written: list[int] = []
+    written = Written()
     done = threading.Event()
 
     def write() -> None:
@@ -37,6 +43,7 @@ def growing(engine: sa.Engine, rng: random.Random) -> Iterator[list[int]]:
                 with engine.begin() as conn:
                     written.append(conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one())
             except sa.exc.DBAPIError:  # the database is restarting: write on when it is back
+                written.refused += 1
                 done.wait(0.2)
             done.wait(0.004)
 
