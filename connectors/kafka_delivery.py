@@ -24,11 +24,23 @@ from collections.abc import Callable, Sequence
 
 import structlog
 from kafka import KafkaProducer
-from kafka.errors import KafkaError, ProducerFencedError
+from kafka.errors import InvalidProducerEpochError, KafkaError, ProducerFencedError
 
 from .delivery import Ack, DeliveryFailed, Fenced
 
 log = structlog.get_logger(__name__)
+FENCED = (ProducerFencedError, InvalidProducerEpochError)
+"""A newer instance of this connector holds its transactional id: retrying would fence it back."""
+
+
+def _fenced(exc: BaseException, producer: KafkaProducer | None) -> bool:
+    """Whether ``exc`` means this producer was fenced. kafka-python often wraps the broker's
+    ProducerFencedError in a plain KafkaError ("a previous request has failed", "in an error
+    state"); the transaction manager keeps the real one."""
+    seen: list[object] = [exc, exc.__cause__, *getattr(exc, "args", ())]
+    if producer is not None and producer._transaction_manager is not None:
+        seen.append(producer._transaction_manager.last_error)
+    return any(isinstance(e, FENCED) for e in seen)
 
 
 class KafkaDelivery:
@@ -53,7 +65,7 @@ class KafkaDelivery:
             if self.transactional:
                 try:
                     made.init_transactions()
-                except ProducerFencedError as exc:
+                except FENCED as exc:
                     made.close(timeout=1)
                     raise Fenced(str(exc)) from exc
                 except KafkaError as exc:
@@ -72,9 +84,9 @@ class KafkaDelivery:
     ) -> Ack:
         try:
             return self.producer().send(topic, key=key, value=value, headers=list(headers or []))  # type: ignore[no-any-return]
-        except ProducerFencedError as exc:
-            raise Fenced(str(exc)) from exc
         except KafkaError as exc:
+            if _fenced(exc, self._producer):
+                raise Fenced(str(exc)) from exc
             raise DeliveryFailed(f"could not send to {topic}: {exc}") from exc
 
     def flush(self, timeout: float | None = None) -> None:
@@ -93,9 +105,9 @@ class KafkaDelivery:
     def begin(self) -> None:
         try:
             self.producer().begin_transaction()
-        except ProducerFencedError as exc:
-            raise Fenced(str(exc)) from exc
         except KafkaError as exc:
+            if _fenced(exc, self._producer):
+                raise Fenced(str(exc)) from exc
             self._discard()
             raise DeliveryFailed(f"transaction not begun: {exc}") from exc
 
@@ -117,9 +129,9 @@ class KafkaDelivery:
         manager = producer._transaction_manager  # no public API completes a transaction with a time limit
         try:
             result = manager.begin_commit() if commit else manager.begin_abort()
-        except ProducerFencedError as exc:
-            raise Fenced(str(exc)) from exc
         except KafkaError as exc:
+            if _fenced(exc, producer):
+                raise Fenced(str(exc)) from exc
             self._discard()
             raise DeliveryFailed(f"transaction not {'committed' if commit else 'aborted'}: {exc}") from exc
         producer._sender.wakeup()
@@ -133,7 +145,7 @@ class KafkaDelivery:
             except Exception:
                 break
         if result.failed:
-            if isinstance(result.exception, ProducerFencedError):
+            if _fenced(result.exception, producer):
                 raise Fenced(str(result.exception))
             self._discard()
             raise DeliveryFailed(f"transaction failed: {result.exception}")

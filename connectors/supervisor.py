@@ -5,7 +5,9 @@ changed under it), the crash is logged and counted, and the connector is loaded 
 file and restarted after a backoff (1 s doubling to ``max_backoff_s``, reset after a run that
 lasted ``healthy_s``). One connector's trouble never stops the others. With a watched folder,
 every ``*.yaml`` there is started, and so is each file added later or fixed after it was found
-invalid; an invalid file is logged with every problem and waits for its next change.
+invalid; an invalid file is logged with every problem and waits for its next change. A
+connector fenced by a newer instance of itself (the same transactional id, in another process)
+is not restarted: two instances would fence each other in turn.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import structlog
 from civicbus.core.backoff import Backoff
 from civicbus.ops import metrics
 
+from .delivery import Fenced
 from .plan import Plan, PlanError, load_plan
 
 log = structlog.get_logger(__name__)
@@ -44,6 +47,7 @@ class Supervisor:
         self._threads: dict[Path, threading.Thread] = {}
         self._seen: dict[Path, float] = {}
         self.restarts: dict[Path, int] = {}
+        self.fenced: list[Path] = []
 
     def start(self, path: Path, plan: Plan) -> None:
         """Run ``plan`` (loaded from ``path``) under supervision in a thread of its own."""
@@ -65,6 +69,10 @@ class Supervisor:
                     if self.stop.is_set():
                         return
                     log.error("connector.ended", file=str(path), connector=name, reason="returned unasked")
+                except Fenced as exc:  # a newer instance of this connector runs: restarting would fence it
+                    log.error("connector.fenced", file=str(path), connector=name, error=str(exc))
+                    self.fenced.append(path)
+                    return
                 except Exception as exc:
                     log.exception("connector.crashed", file=str(path), connector=name, error=str(exc))
                 if time.monotonic() - started >= self._healthy:
@@ -107,11 +115,14 @@ class Supervisor:
             self.stop.wait(interval_s)
         self.join()
 
-    def wait(self) -> None:
-        """Block until stopped, then until every connector has wound down."""
+    def wait(self) -> bool:
+        """Block until stopped (True), or until no connector is left running (False: each one
+        was fenced by another instance of itself), then until every connector has wound down."""
         while not self.stop.wait(0.5):
-            pass
+            if self._threads and not any(t.is_alive() for t in self._threads.values()):
+                break
         self.join()
+        return self.stop.is_set()
 
     def join(self) -> None:
         for thread in list(self._threads.values()):

@@ -96,5 +96,5 @@ def run(ctx: click.Context, files: tuple[Path, ...], folder: Path | None) -> Non
         signal.signal(sig, lambda *_: supervisor.stop.set())
     if folder:
         supervisor.watch(folder)
-    else:
-        supervisor.wait()
+    elif not supervisor.wait():
+        fail("every connector has ended: fenced by a newer instance of itself (see the log)", 1)

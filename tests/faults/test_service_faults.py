@@ -79,10 +79,7 @@ def test_a_database_restart_mid_stream_loses_and_repeats_nothing(
             assert connector.poll() is None, "the connector must ride out a database restart"
         finally:
             assert stop(connector) == 0
-    assert (
-        "source.read_failed" in (logs / "c.log").read_text()
-        or "source.unavailable" in (logs / "c.log").read_text()
-    ), "the restart was not noticed: the test did not test it"
+    assert written.refused, "the database never went away while rows were written: nothing was tested"
     verdict(written, keys)
 
 

@@ -102,3 +102,22 @@ def test_a_watched_folder_starts_valid_files_and_reports_invalid_ones_without_st
     supervisor.stop.set()
     watcher.join(60)
     assert not watcher.is_alive() and runs.running == set()
+
+
+def test_a_fenced_connector_is_not_restarted(folder: Path) -> None:
+    from civicbus.connectors.delivery import Fenced
+
+    class FencedRuns(Runs):
+        def __call__(self, plan: Plan, stop: threading.Event) -> None:
+            with self._lock:
+                self.started[plan.cfg.name] += 1
+            raise Fenced("a newer instance took the transactional id")
+
+    runs = FencedRuns({})
+    supervisor = Supervisor(runs, max_backoff_s=0.05)
+    path = folder / "gongan-hukou.yaml"
+    supervisor.start(path, load_plan(path))
+    wait_for(lambda: supervisor.fenced == [path], "the fenced connector to end")
+    supervisor.stop.set()
+    supervisor.join()
+    assert runs.started["gongan-hukou"] == 1 and supervisor.restarts == {}
