@@ -171,10 +171,19 @@ def _java_cmd(cfg: BrokerSettings, lib: Path, main: str, *args: str) -> list[str
     ]
 
 
+def _cluster_id() -> str:
+    """A random cluster id as Kafka's own Uuid.randomUuid makes it: URL-safe base64 that never
+    starts with '-', which the storage tool's argument parser would take for an option."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not candidate.startswith("-"):
+            return candidate
+
+
 def _format(cfg: BrokerSettings, lib: Path, props: Path) -> None:
     if (cfg.home / "data" / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = _cluster_id()
     proc = subprocess.run(
         _java_cmd(cfg, lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "-g"),
         capture_output=True,
