@@ -49,6 +49,14 @@ class Fenced(Exception):
     """Another instance of this connector took over its transactional id: this one must end."""
 
 
+class Commit(Protocol):
+    """A commit under way."""
+
+    def wait(self) -> None:
+        """Until it is done. Raises DeliveryFailed if it was not committed (the batch must be
+        read again), Fenced if this producer was fenced."""
+
+
 class Transactions(Protocol):
     """Kafka transactions around one batch (exactly-once delivery).
 
@@ -59,9 +67,13 @@ class Transactions(Protocol):
 
     def begin(self) -> None: ...
 
+    def start_commit(self) -> Commit:
+        """Start committing the open transaction; nothing may be sent until it is waited for.
+
+        Raises DeliveryFailed or Fenced at once if the commit cannot even start."""
+
     def commit(self) -> None:
-        """Commit the open transaction. Raises DeliveryFailed if it was not committed (the
-        batch must be read again), Fenced if this producer was fenced."""
+        """``start_commit().wait()``."""
 
     def abort(self) -> None:
         """Abandon the open transaction, or a failed one, so the next :meth:`begin` can start.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 from kafka import KafkaProducer
@@ -111,21 +112,24 @@ class KafkaDelivery:
             self._discard()
             raise DeliveryFailed(f"transaction not begun: {exc}") from exc
 
+    def start_commit(self) -> _Completion:
+        return self._begin_completion(commit=True)
+
     def commit(self) -> None:
-        self._complete(commit=True)
+        self.start_commit().wait()
 
     def abort(self) -> None:
         try:
-            self._complete(commit=False)
+            self._begin_completion(commit=False).wait()
         except DeliveryFailed as exc:
             log.warning("transaction.abort_failed", error=str(exc))
 
-    def _complete(self, commit: bool) -> None:
+    def _begin_completion(self, commit: bool) -> _Completion:
         producer = self._producer
         if producer is None:
             if commit:
                 raise DeliveryFailed("no producer: the transaction was lost")
-            return
+            return _Completion(self, None, None, commit)
         manager = producer._transaction_manager  # no public API completes a transaction with a time limit
         try:
             result = manager.begin_commit() if commit else manager.begin_abort()
@@ -135,20 +139,7 @@ class KafkaDelivery:
             self._discard()
             raise DeliveryFailed(f"transaction not {'committed' if commit else 'aborted'}: {exc}") from exc
         producer._sender.wakeup()
-        deadline = time.monotonic() + self._timeout
-        while not result.is_done:
-            if self._stop.is_set() or time.monotonic() > deadline:
-                self._discard()
-                raise DeliveryFailed(f"transaction not {'committed' if commit else 'aborted'} in time")
-            try:
-                result.wait(timeout_ms=100)
-            except Exception:
-                break
-        if result.failed:
-            if _fenced(result.exception, producer):
-                raise Fenced(str(result.exception))
-            self._discard()
-            raise DeliveryFailed(f"transaction failed: {result.exception}")
+        return _Completion(self, producer, result, commit)
 
     def _discard(self) -> None:
         """Drop a producer whose transaction state is unknown; the next one settles it."""
@@ -158,3 +149,34 @@ class KafkaDelivery:
                 producer.close(timeout=0)
             except Exception as exc:  # closing a broken client must not hide the first error
                 log.warning("producer.close_failed", error=str(exc))
+
+
+class _Completion:
+    """A commit or abort under way; :meth:`wait` waits in slices that watch the stop event."""
+
+    def __init__(
+        self, owner: KafkaDelivery, producer: KafkaProducer | None, result: Any, commit: bool
+    ) -> None:
+        self._owner = owner
+        self._producer = producer
+        self._result = result
+        self._what = "committed" if commit else "aborted"
+
+    def wait(self) -> None:
+        result, owner = self._result, self._owner
+        if result is None:
+            return
+        deadline = time.monotonic() + owner._timeout
+        while not result.is_done:
+            if owner._stop.is_set() or time.monotonic() > deadline:
+                owner._discard()
+                raise DeliveryFailed(f"transaction not {self._what} in time")
+            try:
+                result.wait(timeout_ms=100)
+            except Exception:
+                break
+        if result.failed:
+            if _fenced(result.exception, self._producer):
+                raise Fenced(str(result.exception))
+            owner._discard()
+            raise DeliveryFailed(f"transaction failed: {result.exception}")

@@ -31,7 +31,7 @@ from civicbus.ops import metrics
 
 from .backlog import Backlog
 from .base import Position, SourceRow, SourceUnavailable
-from .delivery import Ack, DeliveryFailed, Transactions
+from .delivery import Ack, Commit, DeliveryFailed, Transactions
 from .events import Rejected
 from .inflight import Batch, InFlight
 from .parts import Parts
@@ -164,35 +164,44 @@ class Connector:
             self._wind_down(inflight, saved)
 
     def _transactional_loop(self, stop: threading.Event, saved: Position | None, tx: Transactions) -> None:
+        """One transaction per batch. While the broker commits a full batch, the next one is read
+        from the source (it is produced only once that commit succeeded), so the commit's round
+        trips overlap the database's work."""
         p = self.parts
+        ahead: list[SourceRow] | None = None
         try:
             while not stop.is_set():
                 started = time.monotonic()
-                rows = self._read(saved, stop)
+                rows = ahead if ahead is not None else self._read(saved, stop)
+                ahead = None
                 if rows is None:
                     continue
                 if rows:
+                    position = rows[-1].position
                     try:
-                        saved = self._commit_batch(tx, rows)
+                        commit, acks, sent = self._start_batch(tx, rows)
+                        if len(rows) == self.pace.batch_size:
+                            ahead = self._read(position, stop)
+                        commit.wait()
                     except DeliveryFailed as exc:
+                        ahead = None  # read after an uncommitted position: read it again
                         tx.abort()
                         self._retry("produce", "batch.delivery_failed", str(exc), stop)
                         continue
+                    saved = position
+                    self._count([Batch(acks, position, sent)])
                 if p.reconciler is not None and p.reconciler.due():
                     self._reconcile(stop)
                 self._polled(rows, started, stop, saved)
         finally:
             self._wind_down(InFlight(), saved)
 
-    def _commit_batch(self, tx: Transactions, rows: list[SourceRow]) -> Position:
-        """Send ``rows`` and the position after them in one transaction; DeliveryFailed if not committed."""
-        position = rows[-1].position
+    def _start_batch(self, tx: Transactions, rows: list[SourceRow]) -> tuple[Commit, list[Ack], Sent]:
+        """Send ``rows`` and the position after them in one transaction and start its commit."""
         tx.begin()
         acks, sent = self._send(rows)
-        self.parts.positions.stage(self.name, position)
-        tx.commit()
-        self._count([Batch(acks, position, sent)])
-        return position
+        self.parts.positions.stage(self.name, rows[-1].position)
+        return tx.start_commit(), acks, sent
 
     def _polled(
         self, rows: list[SourceRow], started: float, stop: threading.Event, saved: Position | None

@@ -60,6 +60,7 @@ class FakeProducer:
         self.sent: list[Sent] = []
         self.closed = False
         self._lock = threading.Lock()
+        self.transactions: FakeTransactions | None = None
 
     def send(
         self,
@@ -69,6 +70,7 @@ class FakeProducer:
         value: bytes | None = None,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> FakeAck:
+        assert self.transactions is None or not self.transactions.committing, "sent while committing"
         ack = FakeAck()
         record = Sent(topic, key, value, list(headers or []), ack)
         with self._lock:
@@ -236,6 +238,7 @@ class FakeTransactions:
         self.aborted = 0
         self._start = 0
         positions.transactions = self
+        producer.transactions = self
 
     def begin(self) -> None:
         assert not self.open, "a transaction is already open"
@@ -243,8 +246,16 @@ class FakeTransactions:
         self.staged = []
         self._start = len(self.producer.sent)
 
-    def commit(self) -> None:
+    def start_commit(self) -> FakeCommit:
         assert self.open
+        self.committing = True
+        return FakeCommit(self)
+
+    def commit(self) -> None:
+        self.start_commit().wait()
+
+    def _finish(self) -> None:
+        self.committing = False
         if self.fail_commits:
             self.fail_commits -= 1
             raise DeliveryFailed("the transaction coordinator is away")
@@ -255,3 +266,13 @@ class FakeTransactions:
     def abort(self) -> None:
         self.open = False
         self.aborted += 1
+
+    committing = False
+
+
+class FakeCommit:
+    def __init__(self, tx: FakeTransactions) -> None:
+        self.tx = tx
+
+    def wait(self) -> None:
+        self.tx._finish()
