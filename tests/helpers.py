@@ -191,3 +191,28 @@ def fresh_database(postgres_url: str) -> Iterator[Database]:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
         admin.dispose()
+
+
+def view_state(bootstrap: str, registry_url: str, topic: str) -> dict[str, Any]:
+    """The latest decoded value per decoded key of a compacted view topic (tombstones remove)."""
+    decode = decoder(registry_url)
+    state: dict[str, Any] = {}
+    for rec in read_topic(bootstrap, topic, 0, timeout=10, settle=0.3):
+        key = decode(rec.key)
+        if rec.value is None:
+            state.pop(key, None)
+        else:
+            state[key] = decode(rec.value)
+    return state
+
+
+def answers(engine: Any) -> bool:
+    """Whether the database behind ``engine`` answers a query now."""
+    import sqlalchemy as sa
+
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except sa.exc.DBAPIError:
+        return False

@@ -10,11 +10,20 @@ import time
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from civicbus.demo.generate import create
 
-from ..helpers import connector_file, free_port, fresh_database, spawn, stop, unique, wait_http, wait_until
+from ..helpers import (
+    answers,
+    connector_file,
+    free_port,
+    fresh_database,
+    spawn,
+    stop,
+    unique,
+    wait_http,
+    wait_until,
+)
 from .workload import delivered, growing, seed, verdict
 
 pytestmark = pytest.mark.integration
@@ -73,7 +82,7 @@ def test_a_database_restart_mid_stream_loses_and_repeats_nothing(
             with growing(db.writer, rng) as written:
                 time.sleep(rng.uniform(2.0, 5.0))
                 subprocess.run(["pg_ctlcluster", version, "civicbus", "restart", "-m", "fast"], check=True)
-                wait_until(lambda: _answers(db.writer), 60, "PostgreSQL back")
+                wait_until(lambda: answers(db.writer), 60, "PostgreSQL back")
                 time.sleep(rng.uniform(2.0, 4.0))
             keys = delivered(bootstrap, registry_url, cfg["target"]["topic"], len(written))
             assert connector.poll() is None, "the connector must ride out a database restart"
@@ -81,12 +90,3 @@ def test_a_database_restart_mid_stream_loses_and_repeats_nothing(
             assert stop(connector) == 0
     assert written.refused, "the database never went away while rows were written: nothing was tested"
     verdict(written, keys)
-
-
-def _answers(engine: sa.Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except sa.exc.DBAPIError:
-        return False

@@ -17,22 +17,10 @@ import sqlalchemy as sa
 from civicbus.demo.generate import HUKOU, MINZHENG, generate
 from civicbus.schemas.standards import id_number
 
-from ..helpers import connector_file, decoder, read_topic, spawn, stop, unique, wait_until
+from ..helpers import connector_file, spawn, stop, unique, view_state, wait_until
 from .workload import seed
 
 pytestmark = pytest.mark.integration
-
-
-def view_state(bootstrap: str, registry_url: str, topic: str) -> dict[str, Any]:
-    decode = decoder(registry_url)
-    state: dict[str, Any] = {}
-    for rec in read_topic(bootstrap, topic, 0, timeout=10, settle=0.5):
-        key = decode(rec.key)
-        if rec.value is None:
-            state.pop(key, None)
-        else:
-            state[key] = decode(rec.value)
-    return state
 
 
 def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from ..helpers import decoder, read_topic, running, spawn, stop, unique, wait_until
+from ..helpers import answers, decoder, read_topic, running, spawn, stop, unique, wait_until
 
 pytestmark = pytest.mark.integration
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
@@ -353,19 +353,10 @@ def test_database_outage_is_retried_and_recovered_without_a_restart(
                 assert proc.poll() is None
             finally:
                 subprocess.run(["pg_ctlcluster", version, "civicbus", "start"], check=True)
-            wait_until(lambda: _answers(ent.engine), 120, "PostgreSQL back")
+            wait_until(lambda: answers(ent.engine), 120, "PostgreSQL back")
             ent.insert([{"code": credit_code(2), "mc": "恢复后"}])
             records = read_topic(bootstrap, ent.topic, 2, timeout=60)
     assert decoder(registry_url)(records[-1].value)["after"]["name"] == "恢复后"
-
-
-def _answers(engine: sa.Engine) -> bool:
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        return True
-    except sa.exc.OperationalError:
-        return False
 
 
 def test_broker_outage_mid_run_is_waited_out(

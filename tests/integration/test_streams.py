@@ -13,21 +13,9 @@ from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, MINZHENG, generate, hukou_row, local_now, minzheng_row, person
 from civicbus.schemas.standards import id_number
 
-from ..helpers import connector_file, decoder, read_topic, spawn, stop, unique, wait_until
+from ..helpers import connector_file, read_topic, spawn, stop, unique, view_state, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def latest_profiles(bootstrap: str, topic: str, registry_url: str, min_count: int) -> dict[str, Any]:
-    decode = decoder(registry_url)
-    profiles: dict[str, Any] = {}
-    for rec in read_topic(bootstrap, topic, min_count, timeout=5, settle=0.3):
-        key = decode(rec.key)
-        if rec.value is None:
-            profiles.pop(key, None)
-        else:
-            profiles[key] = decode(rec.value)
-    return profiles
 
 
 def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart(
@@ -53,9 +41,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
         procs.append(spawn(["connectors", "run", str(minzheng_yaml)], env, logs / "minzheng.log"))
         read_topic(bootstrap, minzheng["target"]["topic"], m, timeout=60)
         worker = spawn(["streams", "worker"], env, logs / "streams1.log")
-        wait_until(
-            lambda: len(latest_profiles(bootstrap, view, registry_url, 0)) >= 1, 90, "the first profiles"
-        )
+        wait_until(lambda: len(view_state(bootstrap, registry_url, view)) >= 1, 90, "the first profiles")
         procs.append(spawn(["connectors", "run", str(hukou_yaml)], env, logs / "hukou.log"))
 
         with sa.create_engine(hukou_url).connect() as conn:
@@ -65,7 +51,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
         everyone = registered | subsidised
 
         def complete() -> dict[str, Any] | None:
-            profiles = latest_profiles(bootstrap, view, registry_url, 0)
+            profiles = view_state(bootstrap, registry_url, view)
             done = set(profiles) == everyone and all(
                 (p["registration"] is not None) == (k in registered)
                 and bool(p["subsidies"]) == (k in subsidised)
@@ -89,7 +75,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
             conn.execute(MINZHENG.insert(), [minzheng_row(newcomer, rng, now)])
 
         def arrived() -> bool:
-            p = latest_profiles(bootstrap, view, registry_url, 0).get(newcomer.id_number)
+            p = view_state(bootstrap, registry_url, view).get(newcomer.id_number)
             return bool(p and p["registration"] and p["subsidies"])
 
         wait_until(arrived, 120, "the inserted resident's profile", interval=0.2)
@@ -111,7 +97,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
             conn.execute(MINZHENG.insert(), [{**row, "sfzh": target}])
 
         def rejoined() -> bool:
-            p = latest_profiles(bootstrap, view, registry_url, 0).get(target)
+            p = view_state(bootstrap, registry_url, view).get(target)
             return bool(p and p["subsidies"] and p["registration"])
 
         wait_until(rejoined, 120, "the post-restart join", interval=0.5)
