@@ -216,3 +216,21 @@ def answers(engine: Any) -> bool:
         return True
     except sa.exc.DBAPIError:
         return False
+
+
+def streams_env(
+    bus_env: dict[str, str], tmp: Path, resident_topic: str, subsidy_topic: str
+) -> tuple[dict[str, str], str]:
+    """Environment for a streams worker of its own (app id, view and dead-letter topics, data
+    folder, all unique) joining the two given department topics; returns it and the view topic."""
+    view = unique("view")
+    env = {
+        **bus_env,
+        "CIVICBUS_STREAMS_APP_ID": unique("streams"),
+        "CIVICBUS_STREAMS_RESIDENT_TOPIC": resident_topic,
+        "CIVICBUS_STREAMS_SUBSIDY_TOPIC": subsidy_topic,
+        "CIVICBUS_STREAMS_VIEW_TOPIC": view,
+        "CIVICBUS_STREAMS_DEAD_LETTER_TOPIC": unique("dlq"),
+        "CIVICBUS_STREAMS_DATA_DIR": str(tmp / "streams"),
+    }
+    return env, view

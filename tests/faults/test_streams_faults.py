@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from civicbus.demo.generate import HUKOU, MINZHENG, generate
 from civicbus.schemas.standards import id_number
 
-from ..helpers import connector_file, spawn, stop, unique, view_state, wait_until
+from ..helpers import connector_file, spawn, stop, streams_env, view_state, wait_until
 from .workload import seed
 
 pytestmark = pytest.mark.integration
@@ -35,16 +35,7 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
         subsidies = Counter(id_number.normalize(r.sfzh) for r in conn.execute(sa.select(MINZHENG.c.sfzh)))
     hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url, batch_size=100)
     minzheng_yaml, minzheng = connector_file(tmp_path, "minzheng-subsidy.yaml", minzheng_url, batch_size=100)
-    view = unique("view")
-    env = {
-        **bus_env,
-        "CIVICBUS_STREAMS_APP_ID": unique("streams"),
-        "CIVICBUS_STREAMS_RESIDENT_TOPIC": hukou["target"]["topic"],
-        "CIVICBUS_STREAMS_SUBSIDY_TOPIC": minzheng["target"]["topic"],
-        "CIVICBUS_STREAMS_VIEW_TOPIC": view,
-        "CIVICBUS_STREAMS_DEAD_LETTER_TOPIC": unique("dlq"),
-        "CIVICBUS_STREAMS_DATA_DIR": str(tmp_path / "streams"),
-    }
+    env, view = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
     procs = [
         spawn(["connectors", "run", str(minzheng_yaml)], env, logs / "minzheng.log"),
         spawn(["connectors", "run", str(hukou_yaml)], env, logs / "hukou.log"),

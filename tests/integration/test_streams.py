@@ -13,7 +13,7 @@ from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, MINZHENG, generate, hukou_row, local_now, minzheng_row, person
 from civicbus.schemas.standards import id_number
 
-from ..helpers import connector_file, read_topic, spawn, stop, unique, view_state, wait_until
+from ..helpers import connector_file, read_topic, spawn, stop, streams_env, view_state, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -25,16 +25,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
     _, m = generate(hukou_url, minzheng_url, 300, bad_rate=0.0)
     hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url)
     minzheng_yaml, minzheng = connector_file(tmp_path, "minzheng-subsidy.yaml", minzheng_url)
-    view = unique("view")
-    env = {
-        **bus_env,
-        "CIVICBUS_STREAMS_APP_ID": unique("streams"),
-        "CIVICBUS_STREAMS_RESIDENT_TOPIC": hukou["target"]["topic"],
-        "CIVICBUS_STREAMS_SUBSIDY_TOPIC": minzheng["target"]["topic"],
-        "CIVICBUS_STREAMS_VIEW_TOPIC": view,
-        "CIVICBUS_STREAMS_DEAD_LETTER_TOPIC": unique("dlq"),
-        "CIVICBUS_STREAMS_DATA_DIR": str(tmp_path / "streams"),
-    }
+    env, view = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
     procs = []
     try:
         # civil affairs first: its events reach the join before any registration exists
