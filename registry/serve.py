@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from .log import KafkaLog
 from .server import build_app
 from .settings import RegistrySettings
 from .store import SchemaStore
@@ -13,7 +14,7 @@ log = structlog.get_logger(__name__)
 
 
 def serve(settings: RegistrySettings) -> None:
-    store = SchemaStore(settings.bootstrap_servers, settings.topic, settings.compatibility)
+    store = SchemaStore(KafkaLog(settings.bootstrap_servers, settings.topic), settings.compatibility)
     store.load()
     log.info("registry.serving", url=f"http://{settings.host}:{settings.port}", topic=settings.topic)
     try:

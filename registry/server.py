@@ -1,6 +1,7 @@
 """The Confluent Schema Registry REST API, served by aiohttp over a :class:`SchemaStore`.
 
-Only the routes clients rely on (peers.md) are served. Errors always carry Confluent's body
+Every route of Confluent's API that applies to Avro schemas is served (contexts, tags,
+metadata rules and associations are not). Errors always carry Confluent's body
 ``{"error_code": N, "message": "..."}`` with the matching HTTP status; an unexpected failure is
 logged and answered 50001, never a bare 500 page. ``/metrics`` exposes ops/metrics.py.
 """
@@ -19,6 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from civicbus.ops import metrics
 from civicbus.schemas.registry_errors import RegistryError
 
+from .records import Reference, Stored, Version
 from .store import SchemaStore
 
 log = structlog.get_logger(__name__)
@@ -57,14 +59,41 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-async def _schema_text(request: web.Request) -> str:
-    body = await _body(request)
-    if body.get("schemaType", "AVRO") != "AVRO":
+def _schema(body: dict[str, Any]) -> Stored:
+    """The schema and references of a registration, lookup or compatibility request."""
+    if (body.get("schemaType") or "AVRO") != "AVRO":
         raise RegistryError(RegistryError.INVALID_SCHEMA, "this registry serves AVRO schemas only")
     schema = body.get("schema")
     if not isinstance(schema, str):
         raise RegistryError(RegistryError.INVALID_SCHEMA, "field 'schema' (a string) is required")
-    return schema
+    try:
+        return Stored(schema, Reference.many(body.get("references")))
+    except ValueError as exc:
+        raise RegistryError(RegistryError.INVALID_SCHEMA, f"Invalid schema: {exc}") from None
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter as Confluent's (Java) server reads it: "true" in any case."""
+    return request.query.get(name, "").lower() == "true"
+
+
+def _page(request: web.Request, items: list[Any]) -> list[Any]:
+    try:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query.get("limit", "-1"))
+    except ValueError:
+        raise RegistryError(RegistryError.INVALID_VERSION, "offset and limit must be integers") from None
+    items = items[max(offset, 0) :]
+    return items if limit < 0 else items[:limit]
+
+
+def _optional_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None or (isinstance(value, int) and value <= 0 and name == "version"):
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise RegistryError(RegistryError.INVALID_SCHEMA, f"field '{name}' must be an integer")
+    return None if value < 0 else value
 
 
 def _id(request: web.Request) -> int:
@@ -74,8 +103,14 @@ def _id(request: web.Request) -> int:
         raise RegistryError(RegistryError.SCHEMA_NOT_FOUND, "Schema not found") from None
 
 
+def _with_refs(body: dict[str, Any], stored: Stored) -> dict[str, Any]:
+    if stored.references:
+        body["references"] = [r.as_json() for r in stored.references]
+    return body
+
+
 def build_app(store: SchemaStore) -> web.Application:
-    """The aiohttp application; ``store`` must already be loaded."""
+    """The aiohttp application; ``store`` must already be loaded. Writes run off the event loop."""
     app = web.Application(middlewares=[_errors])
     app[STORE] = store
     r = web.RouteTableDef()
@@ -88,78 +123,177 @@ def build_app(store: SchemaStore) -> web.Application:
     async def prom(_: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    # --- subjects and versions ------------------------------------------------------------------
     @r.get("/subjects")
-    async def subjects(_: web.Request) -> web.Response:
-        return _json(store.subjects())
+    async def subjects(req: web.Request) -> web.Response:
+        only = _flag(req, "deletedOnly") or _flag(req, "deleted_only")
+        found = store.subjects(_flag(req, "deleted"), only, req.query.get("subjectPrefix", ""))
+        return _json(_page(req, found))
 
     @r.get("/subjects/{subject}/versions")
     async def versions(req: web.Request) -> web.Response:
-        return _json([v.version for v in store.versions(req.match_info["subject"])])
+        only = _flag(req, "deletedOnly") or _flag(req, "deleted_only")
+        found = store.versions(req.match_info["subject"], _flag(req, "deleted"), only)
+        return _json(_page(req, [v.version for v in found]))
 
-    def _version_body(subject: str, v: Any) -> dict[str, Any]:
-        return {"subject": subject, "version": v.version, "id": v.id, "schema": store.schema(v.id)}
+    def _version_body(v: Version) -> dict[str, Any]:
+        stored = store.schema(v.id)
+        return _with_refs(
+            {"subject": v.subject, "version": v.version, "id": v.id, "schema": stored.text}, stored
+        )
 
     @r.get("/subjects/{subject}/versions/{version}")
     async def version(req: web.Request) -> web.Response:
-        subject = req.match_info["subject"]
-        return _json(_version_body(subject, store.version(subject, req.match_info["version"])))
+        v = store.version(req.match_info["subject"], req.match_info["version"], _flag(req, "deleted"))
+        return _json(_version_body(v))
 
     @r.get("/subjects/{subject}/versions/{version}/schema")
     async def version_schema(req: web.Request) -> web.Response:
-        v = store.version(req.match_info["subject"], req.match_info["version"])
-        return web.Response(text=store.schema(v.id), content_type=CONTENT_TYPE)
+        v = store.version(req.match_info["subject"], req.match_info["version"], _flag(req, "deleted"))
+        return web.Response(text=store.schema(v.id).text, content_type=CONTENT_TYPE)
+
+    @r.get("/subjects/{subject}/versions/{version}/referencedby")
+    async def referenced_by(req: web.Request) -> web.Response:
+        found = store.referenced_by(
+            req.match_info["subject"], req.match_info["version"], _flag(req, "deleted")
+        )
+        return _json(_page(req, found))
 
     @r.post("/subjects/{subject}/versions")
     async def register(req: web.Request) -> web.Response:
-        text = await _schema_text(req)
-        sid = await asyncio.to_thread(store.register, req.match_info["subject"], text)
-        return _json({"id": sid})
+        body = await _body(req)
+        registered = await asyncio.to_thread(
+            store.register,
+            req.match_info["subject"],
+            _schema(body),
+            _flag(req, "normalize"),
+            _optional_int(body, "id"),
+            _optional_int(body, "version"),
+        )
+        return _json({"id": registered.id})
 
     @r.post("/subjects/{subject}")
     async def lookup(req: web.Request) -> web.Response:
-        subject = req.match_info["subject"]
-        return _json(_version_body(subject, store.lookup(subject, await _schema_text(req))))
+        schema = _schema(await _body(req))
+        found = store.lookup(
+            req.match_info["subject"], schema, _flag(req, "normalize"), _flag(req, "deleted")
+        )
+        return _json(_version_body(found))
+
+    @r.delete("/subjects/{subject}")
+    async def delete_subject(req: web.Request) -> web.Response:
+        deleted = await asyncio.to_thread(
+            store.delete_subject, req.match_info["subject"], _flag(req, "permanent")
+        )
+        return _json(deleted)
+
+    @r.delete("/subjects/{subject}/versions/{version}")
+    async def delete_version(req: web.Request) -> web.Response:
+        subject, number = req.match_info["subject"], req.match_info["version"]
+        return _json(await asyncio.to_thread(store.delete_version, subject, number, _flag(req, "permanent")))
+
+    # --- schemas by ID --------------------------------------------------------------------------
+    @r.get("/schemas/types")
+    async def types(_: web.Request) -> web.Response:
+        return _json(["AVRO"])
 
     @r.get("/schemas/ids/{id}")
     async def by_id(req: web.Request) -> web.Response:
-        return _json({"schema": store.schema(_id(req))})
+        stored = store.schema(_id(req))
+        return _json(_with_refs({"schema": stored.text}, stored))
 
     @r.get("/schemas/ids/{id}/schema")
     async def raw_by_id(req: web.Request) -> web.Response:
-        return web.Response(text=store.schema(_id(req)), content_type=CONTENT_TYPE)
+        return web.Response(text=store.schema(_id(req)).text, content_type=CONTENT_TYPE)
 
     @r.get("/schemas/ids/{id}/versions")
     async def id_versions(req: web.Request) -> web.Response:
-        return _json([{"subject": s, "version": v} for s, v in store.subjects_of(_id(req))])
+        found = store.holders(_id(req), _flag(req, "deleted"))
+        return _json(_page(req, [{"subject": v.subject, "version": v.version} for v in found]))
 
-    @r.post("/compatibility/subjects/{subject}/versions/{version}")
-    async def compatibility(req: web.Request) -> web.Response:
-        text = await _schema_text(req)
-        problems = store.compatibility(req.match_info["subject"], text, req.match_info["version"])
+    @r.get("/schemas/ids/{id}/subjects")
+    async def id_subjects(req: web.Request) -> web.Response:
+        found = store.holders(_id(req), _flag(req, "deleted"))
+        return _json(_page(req, sorted({v.subject for v in found})))
+
+    # --- compatibility --------------------------------------------------------------------------
+    async def _compatible(req: web.Request, version: str) -> web.Response:
+        schema = _schema(await _body(req))
+        problems = store.compatibility(req.match_info["subject"], schema, version, _flag(req, "normalize"))
         body: dict[str, Any] = {"is_compatible": not problems}
-        if req.query.get("verbose") == "true":
+        if _flag(req, "verbose"):
             body["messages"] = problems
         return _json(body)
 
+    @r.post("/compatibility/subjects/{subject}/versions/{version}")
+    async def compatibility(req: web.Request) -> web.Response:
+        return await _compatible(req, req.match_info["version"])
+
+    @r.post("/compatibility/subjects/{subject}/versions")
+    async def compatibility_all(req: web.Request) -> web.Response:
+        return await _compatible(req, "latest")
+
+    # --- compatibility levels and modes ---------------------------------------------------------
+    def _level(body: dict[str, Any]) -> str:
+        return str(body.get("compatibility") or body.get("compatibilityLevel") or "")
+
     @r.get("/config")
     async def get_config(_: web.Request) -> web.Response:
-        return _json({"compatibilityLevel": store.mode()})
+        return _json({"compatibilityLevel": store.level()})
 
     @r.put("/config")
     async def put_config(req: web.Request) -> web.Response:
-        mode = (await _body(req)).get("compatibility", "")
-        return _json({"compatibility": await asyncio.to_thread(store.set_mode, mode)})
+        level = _level(await _body(req))
+        return _json({"compatibility": await asyncio.to_thread(store.set_level, level)})
+
+    @r.delete("/config")
+    async def delete_config(_: web.Request) -> web.Response:
+        return _json({"compatibilityLevel": await asyncio.to_thread(store.delete_level)})
 
     @r.get("/config/{subject}")
     async def get_subject_config(req: web.Request) -> web.Response:
-        fallback = req.query.get("defaultToGlobal") == "true"
-        return _json({"compatibilityLevel": store.mode(req.match_info["subject"], fallback)})
+        return _json(
+            {"compatibilityLevel": store.level(req.match_info["subject"], _flag(req, "defaultToGlobal"))}
+        )
 
     @r.put("/config/{subject}")
     async def put_subject_config(req: web.Request) -> web.Response:
-        mode = (await _body(req)).get("compatibility", "")
+        level = _level(await _body(req))
+        return _json(
+            {"compatibility": await asyncio.to_thread(store.set_level, level, req.match_info["subject"])}
+        )
+
+    @r.delete("/config/{subject}")
+    async def delete_subject_config(req: web.Request) -> web.Response:
+        before = await asyncio.to_thread(store.delete_level, req.match_info["subject"])
+        return _json({"compatibilityLevel": before})
+
+    @r.get("/mode")
+    async def get_mode(_: web.Request) -> web.Response:
+        return _json({"mode": store.mode()})
+
+    @r.put("/mode")
+    async def put_mode(req: web.Request) -> web.Response:
+        mode = str((await _body(req)).get("mode") or "")
+        return _json({"mode": await asyncio.to_thread(store.set_mode, mode, None, _flag(req, "force"))})
+
+    @r.delete("/mode")
+    async def delete_mode(_: web.Request) -> web.Response:
+        return _json({"mode": await asyncio.to_thread(store.delete_mode)})
+
+    @r.get("/mode/{subject}")
+    async def get_subject_mode(req: web.Request) -> web.Response:
+        return _json({"mode": store.mode(req.match_info["subject"], _flag(req, "defaultToGlobal"))})
+
+    @r.put("/mode/{subject}")
+    async def put_subject_mode(req: web.Request) -> web.Response:
+        mode = str((await _body(req)).get("mode") or "")
         subject = req.match_info["subject"]
-        return _json({"compatibility": await asyncio.to_thread(store.set_mode, mode, subject)})
+        return _json({"mode": await asyncio.to_thread(store.set_mode, mode, subject, _flag(req, "force"))})
+
+    @r.delete("/mode/{subject}")
+    async def delete_subject_mode(req: web.Request) -> web.Response:
+        return _json({"mode": await asyncio.to_thread(store.delete_mode, req.match_info["subject"])})
 
     app.add_routes(r)
     return app

@@ -47,7 +47,7 @@ class RegistryClient:
         return payload
 
     def register(self, subject: str, schema: dict[str, Any] | list[Any] | str) -> int:
-        """Register (idempotently) and return the schema's ID; raises RegistryError 409 if refused.
+        """Register (idempotently) and return the schema's ID; raises RegistryError 40901 if refused.
 
         ``schema`` is the parsed JSON form: a record dict, a union list, or a primitive name.
         """

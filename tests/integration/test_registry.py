@@ -43,7 +43,7 @@ def test_register_read_and_refuse_with_confluent_errors(registry_url: str) -> No
     assert s in requests.get(f"{registry_url}/subjects").json()
 
     refused = post(f"{registry_url}/subjects/{s}/versions", {"schema": BREAKING})
-    assert refused.status_code == 409 and refused.json()["error_code"] == 409
+    assert refused.status_code == 409 and refused.json()["error_code"] == 40901
     assert "reader_field_missing_default_value" in refused.json()["message"]
     check = post(
         f"{registry_url}/compatibility/subjects/{s}/versions/latest?verbose=true", {"schema": BREAKING}

@@ -276,3 +276,24 @@ class FakeCommit:
 
     def wait(self) -> None:
         self.tx._finish()
+
+
+class MemoryLog:
+    """The registry's record log in a list; a new SchemaStore over it is a restarted registry."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None]] = []
+
+    def replay(self) -> list[tuple[bytes | None, bytes | None]]:
+        return list(self.records)
+
+    def append(self, key: bytes, value: bytes | None) -> None:
+        self.records.append((key, value))
+
+    def close(self) -> None:
+        pass
+
+    def compact(self) -> None:
+        """What log compaction may leave at worst: the last record per key, tombstones gone."""
+        last = {key: i for i, (key, _) in enumerate(self.records)}
+        self.records = [r for i, r in enumerate(self.records) if last[r[0]] == i and r[1] is not None]
