@@ -27,7 +27,11 @@ class RegistryClient:
         self._schemas: dict[int, dict[str, Any] | list[Any] | str] = {}
         self._lock = threading.Lock()
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One API call: its decoded JSON answer, or RegistryError with the registry's code.
+
+        An unreachable registry is 50002; an answer that is not JSON is returned as text.
+        """
         try:
             resp = self._session.request(
                 method,
@@ -37,7 +41,10 @@ class RegistryClient:
             )
         except requests.RequestException as exc:
             raise RegistryError(50002, f"registry at {self.url} unreachable: {exc}") from exc
-        payload = resp.json() if resp.content else None
+        try:
+            payload = resp.json() if resp.content else None
+        except ValueError:
+            payload = resp.text
         if resp.status_code >= 400:
             code = (
                 payload.get("error_code", resp.status_code) if isinstance(payload, dict) else resp.status_code
@@ -55,7 +62,7 @@ class RegistryClient:
         key = (subject, text)
         with self._lock:
             if key not in self._ids:
-                sid = int(self._call("POST", f"/subjects/{subject}/versions", {"schema": text})["id"])
+                sid = int(self.request("POST", f"/subjects/{subject}/versions", {"schema": text})["id"])
                 self._ids[key] = sid
                 self._schemas.setdefault(sid, json.loads(text))
             return self._ids[key]
@@ -64,18 +71,18 @@ class RegistryClient:
         """The parsed writer schema of ``schema_id``."""
         with self._lock:
             if schema_id not in self._schemas:
-                body = self._call("GET", f"/schemas/ids/{schema_id}")
+                body = self.request("GET", f"/schemas/ids/{schema_id}")
                 self._schemas[schema_id] = json.loads(body["schema"])
             return self._schemas[schema_id]
 
     def subjects(self) -> list[str]:
-        return list(self._call("GET", "/subjects"))
+        return list(self.request("GET", "/subjects"))
 
     def latest(self, subject: str) -> dict[str, Any]:
-        return dict(self._call("GET", f"/subjects/{subject}/versions/latest"))
+        return dict(self.request("GET", f"/subjects/{subject}/versions/latest"))
 
     def compatibility(self, subject: str, schema: dict[str, Any]) -> list[str]:
-        body = self._call(
+        body = self.request(
             "POST",
             f"/compatibility/subjects/{subject}/versions/latest?verbose=true",
             {"schema": json.dumps(schema, ensure_ascii=False)},

@@ -16,7 +16,7 @@ import pytest
 from civicbus.ops.kafka import broker
 from civicbus.ops.kafka.settings import BrokerSettings
 
-from .helpers import ROOT, free_port, spawn, stop, unique, wait_http
+from .helpers import ROOT, RegistryProcess, unique
 
 TEST_BROKER = BrokerSettings(home=ROOT / ".civicbus" / "test-kafka", port=19092, controller_port=19093)
 
@@ -46,18 +46,8 @@ def logs(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def registry_url(bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A civicbus registry process for the session, on its own topic."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("registry") / "registry.log"
-    env = {
-        "CIVICBUS_BOOTSTRAP_SERVERS": bootstrap,
-        "CIVICBUS_REGISTRY_PORT": str(port),
-        "CIVICBUS_REGISTRY_TOPIC": unique("_schemas"),
-    }
-    proc = spawn(["registry", "serve"], env, log)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/subjects", proc, log)
-    yield url
-    stop(proc)
+    with RegistryProcess(bootstrap, tmp_path_factory.mktemp("registry")) as registry:
+        yield registry.url
 
 
 @pytest.fixture

@@ -90,6 +90,45 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
     wait_until(up, timeout, url)
 
 
+class RegistryProcess:
+    """``civicbus registry serve`` on its own topic and port; every start replays that topic."""
+
+    def __init__(self, bootstrap: str, logs: Path, name: str = "registry") -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            "CIVICBUS_BOOTSTRAP_SERVERS": bootstrap,
+            "CIVICBUS_REGISTRY_PORT": str(self.port),
+            "CIVICBUS_REGISTRY_TOPIC": unique(f"_{name}"),
+        }
+        self._logs = logs
+        self._name = name
+        self._starts = 0
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._starts += 1
+        log = self._logs / f"{self._name}-{self._starts}.log"
+        self._proc = spawn(["registry", "serve"], self.env, log)
+        wait_http(f"{self.url}/subjects", self._proc, log)
+
+    def stop(self) -> None:
+        if self._proc is not None:
+            stop(self._proc)
+            self._proc = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def __enter__(self) -> RegistryProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
 def read_topic(
     bootstrap: str, topic: str, min_count: int = 0, timeout: float = 120, settle: float = 0.0
 ) -> list[Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from ..helpers import free_port, spawn, stop, unique, wait_http
+from ..helpers import RegistryProcess, unique
 
 pytestmark = pytest.mark.integration
 CT = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
@@ -80,40 +80,27 @@ def test_compatibility_mode_per_subject(registry_url: str) -> None:
 
 
 def test_restart_keeps_every_subject_version_and_id(bootstrap: str, logs: Path) -> None:
-    port = free_port()
-    env = {
-        "CIVICBUS_BOOTSTRAP_SERVERS": bootstrap,
-        "CIVICBUS_REGISTRY_PORT": str(port),
-        "CIVICBUS_REGISTRY_TOPIC": unique("_schemas"),
-    }
-    url = f"http://127.0.0.1:{port}"
+    with RegistryProcess(bootstrap, logs) as registry:
+        url = registry.url
 
-    def snapshot() -> dict[str, object]:
-        subjects = requests.get(f"{url}/subjects", timeout=10).json()
-        return {
-            s: [
-                requests.get(f"{url}/subjects/{s}/versions/{v}", timeout=10).json()
-                for v in requests.get(f"{url}/subjects/{s}/versions", timeout=10).json()
-            ]
-            for s in subjects
-        } | {"config": requests.get(f"{url}/config/a", timeout=10).json()}
+        def snapshot() -> dict[str, object]:
+            subjects = requests.get(f"{url}/subjects", timeout=10).json()
+            return {
+                s: [
+                    requests.get(f"{url}/subjects/{s}/versions/{v}", timeout=10).json()
+                    for v in requests.get(f"{url}/subjects/{s}/versions", timeout=10).json()
+                ]
+                for s in subjects
+            } | {"config": requests.get(f"{url}/config/a", timeout=10).json()}
 
-    proc = spawn(["registry", "serve"], env, logs / "r1.log")
-    wait_http(f"{url}/subjects", proc, logs / "r1.log")
-    for name in ("a", "b", "c"):
-        post(f"{url}/subjects/{name}/versions", {"schema": V1})
-    post(f"{url}/subjects/a/versions", {"schema": V2})
-    requests.put(f"{url}/config/a", data=json.dumps({"compatibility": "FULL"}), headers=CT, timeout=10)
-    before = snapshot()
-    stop(proc)
-
-    proc = spawn(["registry", "serve"], env, logs / "r2.log")
-    try:
-        wait_http(f"{url}/subjects", proc, logs / "r2.log")
+        for name in ("a", "b", "c"):
+            post(f"{url}/subjects/{name}/versions", {"schema": V1})
+        post(f"{url}/subjects/a/versions", {"schema": V2})
+        requests.put(f"{url}/config/a", data=json.dumps({"compatibility": "FULL"}), headers=CT, timeout=10)
+        before = snapshot()
+        registry.restart()
         assert snapshot() == before
         # a new schema after the restart gets a fresh ID, never one already used
         new = post(f"{url}/subjects/d/versions", {"schema": BREAKING}).json()["id"]
         used = {v["id"] for s, vs in before.items() if s != "config" for v in vs}  # type: ignore[union-attr]
         assert new not in used
-    finally:
-        stop(proc)
