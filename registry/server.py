@@ -63,6 +63,10 @@ def _schema(body: dict[str, Any]) -> Stored:
     """The schema and references of a registration, lookup or compatibility request."""
     if (body.get("schemaType") or "AVRO") != "AVRO":
         raise RegistryError(RegistryError.INVALID_SCHEMA, "this registry serves AVRO schemas only")
+    if body.get("metadata") or body.get("ruleSet"):
+        raise RegistryError(
+            RegistryError.INVALID_SCHEMA, "this registry does not store metadata or rule sets"
+        )
     schema = body.get("schema")
     if not isinstance(schema, str):
         raise RegistryError(RegistryError.INVALID_SCHEMA, "field 'schema' (a string) is required")
@@ -193,6 +197,10 @@ def build_app(store: SchemaStore) -> web.Application:
         return _json(await asyncio.to_thread(store.delete_version, subject, number, _flag(req, "permanent")))
 
     # --- schemas by ID --------------------------------------------------------------------------
+    @r.get("/contexts")
+    async def contexts(_: web.Request) -> web.Response:
+        return _json(["."])  # the default context is the only one served
+
     @r.get("/schemas/types")
     async def types(_: web.Request) -> web.Response:
         return _json(["AVRO"])

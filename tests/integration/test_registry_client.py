@@ -125,7 +125,7 @@ def test_modes_levels_references_and_lookups(registry: RegistryProcess) -> None:
     refused(42205, lambda: c.update_global_mode("IMPORT"))  # subjects exist
     assert c.delete_mode("locked-value") == "READONLY"
 
-    assert c.get_schema_types() == ["AVRO"]
+    assert c.get_schema_types() == ["AVRO"] and c.get_contexts() == ["."]
     assert c.get_referenced_by("address-value", 1) == [user]
     held = c.get_schema(user)
     assert [(r.name, r.subject, r.version) for r in held.references] == [("civ.Address", "address-value", 1)]
@@ -133,6 +133,12 @@ def test_modes_levels_references_and_lookups(registry: RegistryProcess) -> None:
     assert c.get_subjects_by_schema_id(base) == ["address-value"]
     assert c.lookup_schema("person-value", person()).schema_id == user
     refused(42206, lambda: c.delete_version("address-value", 1))
+    with_rules = requests.post(
+        f"{registry.url}/subjects/other-value/versions",
+        json={"schema": V1.schema_str, "metadata": {"properties": {"owner": "x"}}},
+        timeout=10,
+    )
+    assert with_rules.json()["error_code"] == 42201  # refused, not silently dropped
     raw = requests.get(f"{registry.url}/subjects/person-value/versions/1/schema", timeout=10)
     assert json.loads(raw.text) == json.loads(PERSON_TEXT)
     spelled = Schema(
