@@ -38,6 +38,8 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from civicbus.demo.generate import HUKOU, hukou_row, person
 
+from .procs import free_port, peak_rss_mb, scrape
+
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 5, "batch_size": 256 * 1024}
 
@@ -72,27 +74,9 @@ def fill(pg_url: str, table: str, rows: int, start: int = 0) -> float:
     return time.monotonic() - began
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def produced(port: int) -> float:
     """The connector's delivered-rows counter, scraped from its /metrics."""
-    import urllib.request
-
-    try:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
-    except OSError:
-        return 0.0
-    return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith("civicbus_connector_rows_produced_total{")
-    )
+    return scrape(port, "civicbus_connector_rows_produced_total")
 
 
 def sizes(bootstrap: str, topic: str, sample: int = 2000) -> tuple[int, int]:
@@ -113,13 +97,6 @@ def sizes(bootstrap: str, topic: str, sample: int = 2000) -> tuple[int, int]:
             break
     consumer.close()
     return keys // max(n, 1), values // max(n, 1)
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def wait_for(port: int, count: int, proc: subprocess.Popen[bytes]) -> float:
