@@ -82,7 +82,7 @@ def connector_file(work: Path, example: str, topic: str, **source: Any) -> Path:
     cfg["name"] = f"{cfg['name']}-{uuid.uuid4().hex[:6]}"
     cfg["source"] |= source
     cfg["target"] |= {"topic": topic, "partitions": 3}
-    path = work / example
+    path = work / f"{topic}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     return path
 

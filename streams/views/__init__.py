@@ -1,0 +1,1 @@
+"""Unified views declared in YAML: their specification, fold, state and functions."""

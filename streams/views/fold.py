@@ -1,0 +1,143 @@
+"""Fold departments' change events into a view's state, and render the view's record from it.
+
+A view key's state holds, per source and per source row (``element``: the row's own key, or ""
+when a source gives one row per view key), the newest version of that row seen and the row
+itself, or None once the row is gone. A version is (source commit time, Kafka offset):
+
+- an event at or below the version held changes nothing, so a replayed event and an older event
+  arriving after a newer one are both no-ops, and the fold gives the same state whatever order a
+  row's events arrive in;
+- a deleted row keeps its version, so an older update arriving late cannot bring it back.
+
+:func:`render` derives everything else from the state alone: each scalar field from the most
+authoritative department that has a value (and that department beside it, in ``sources``),
+collections sorted by their elements' keys, the disagreements, ``closed``, derived fields, and
+``updated_ms`` (the newest version's time, never the wall clock). So rendering is deterministic:
+the same state always gives the same record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from .functions import FUNCTIONS
+from .spec import ViewSpec
+
+State = dict[str, Any]
+Version = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One source event as the fold sees it."""
+
+    source: int
+    """The source's index in the view's ``sources``."""
+    key: str
+    """The view key the event belongs to."""
+    element: str
+    version: Version
+    row: dict[str, Any] | None
+    """The row after the change; None when the row is gone."""
+
+
+def change(spec: ViewSpec, index: int, envelope: dict[str, Any], offset: int) -> Change:
+    """The change a decoded envelope makes; raises ValueError for one that names no view key."""
+    source = spec.sources[index]
+    after = envelope.get("after") if envelope.get("op") != "d" else None
+    row = after if after is not None else envelope.get("before")
+    if row is None:
+        raise ValueError("the event has neither 'after' nor 'before': it names no row")
+    key = row.get(source.key)
+    if key is None or key == "":
+        raise ValueError(f"the row has no {source.key!r}, the view's key")
+    element = ""
+    if source.collection is not None:
+        ident = row.get(source.collection.id)
+        if ident is None:
+            raise ValueError(f"the row has no {source.collection.id!r}, its own key")
+        element = str(ident)
+    when = _epoch_ms(envelope.get("source_ts_ms")) or _epoch_ms(envelope.get("ts_ms"))
+    return Change(index, str(key), element, (when, offset), after)
+
+
+def apply(state: State, ch: Change) -> bool:
+    """Record ``ch``; False (and ``state`` untouched) if it holds the row at that version or newer."""
+    rows = state.setdefault(str(ch.source), {})
+    held = rows.get(ch.element)
+    if held is not None and tuple(held["v"]) >= ch.version:
+        return False
+    rows[ch.element] = {"v": list(ch.version), "r": ch.row}
+    return True
+
+
+def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
+    """The view's record for ``key``; None when no source holds a row for it any more."""
+    live: list[tuple[int, int, str, dict[str, Any]]] = []  # (source, -time, element, row), newest first
+    newest = 0
+    for index in range(len(spec.sources)):
+        for element, held in state.get(str(index), {}).items():
+            newest = max(newest, held["v"][0])
+            if held["r"] is not None:
+                live.append((index, -held["v"][0], element, held["r"]))
+    if not live:
+        return None
+    live.sort(key=lambda t: (t[0], t[1], t[2]))
+    out: dict[str, Any] = {spec.key: key}
+    offers: dict[str, list[tuple[str, Any]]] = {}
+    for index, _, _, row in live:
+        source = spec.sources[index]
+        for target, origin in source.fields.items():
+            if row.get(origin) is not None:
+                offers.setdefault(target, []).append((source.department, row[origin]))
+    winners: dict[str, str] = {}
+    for target, offered in offers.items():
+        ranking = spec.ranking(target)
+        department, value = min(offered, key=lambda o: ranking.index(o[0]))
+        out[target], winners[target] = value, department
+    for index, source in enumerate(spec.sources):
+        if source.collection is not None:
+            items = sorted((element, row) for i, _, element, row in live if i == index)
+            out.setdefault(source.collection.into, []).extend(row for _, row in items)
+    out["sources"] = dict(sorted(winners.items()))
+    out["departments"] = sorted({spec.sources[i].department for i, _, _, _ in live})
+    out["discrepancies"] = _discrepancies(spec, offers)
+    closers = [spec.sources[i] for i, _, _, row in live if _closes(spec.sources[i].closes, row)]
+    if any(s.closes for s in spec.sources):
+        out["closed"] = bool(closers)
+        out["closed_by"] = closers[0].department if closers else None
+    out["updated_ms"] = newest
+    for target, rule in spec.derived.items():
+        out[target] = FUNCTIONS[rule.function](*(out.get(a) for a in rule.args), as_of_ms=newest)
+    return out
+
+
+def _closes(field: str | None, row: dict[str, Any]) -> bool:
+    return field is not None and row.get(field) is not None
+
+
+def _discrepancies(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> list[dict[str, Any]]:
+    """Fields on which departments give different values: each value with who gives it."""
+    found = []
+    for target in spec.discrepancies:
+        given: dict[str, set[str]] = {}
+        for department, value in offers.get(target, []):
+            given.setdefault(_text(value), set()).add(department)
+        if len(given) > 1:
+            values = [{"value": v, "departments": sorted(d)} for v, d in sorted(given.items())]
+            found.append({"field": target, "values": values})
+    return found
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def _epoch_ms(value: Any) -> int:
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return int(value or 0)

@@ -1,0 +1,252 @@
+"""A unified view declared in one YAML file: its key, its record, and what each department gives.
+
+An integrator adds a department to a view, or a new view, by editing YAML; no faust code. A file::
+
+    name: resident-profile                 # the view's name (its table and group names derive from it)
+    key: id_number                         # the view record's key field
+    topic: civicbus.view.resident-profile  # where the view is written (compacted)
+    record: ResidentProfile                # its canonical record, in schemas/avro
+    sources:
+      - department: 公安
+        topic: civicbus.gongan.resident
+        record: Resident                   # the canonical record the topic carries
+        key: id_number                     # the field of that record holding the view's key
+        fields: {name: name, birth_date: birth_date}   # view field: source field
+      - department: 民政
+        topic: civicbus.minzheng.subsidy
+        record: Subsidy
+        key: id_number
+        fields: {name: name}
+        collection: {into: subsidies, id: subsidy_id}  # one element per source row, by its own key
+    authority:                             # who wins a field, first to last
+      name: [公安, 民政]
+    discrepancies: [name]                  # fields on which disagreement is listed
+    derived:
+      age: {function: age, args: [birth_date]}
+
+A source whose topic is keyed by another field than the view's key names it in ``keyed_by``;
+the worker re-keys it through a co-partitioned repartition topic. ``closes`` names a field whose
+value, when a source contributes it, closes the view (a death registration).
+
+:func:`load` parses a file and raises :class:`ViewError` listing every problem in it at once,
+shape and meaning alike (unknown record, field or department, type mismatches).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from civicbus.schemas import model
+
+from .functions import FUNCTIONS
+
+NAME = r"^[a-z][a-z0-9-]*$"
+
+
+class ViewError(Exception):
+    """A view file that cannot run; ``problems`` lists every reason, each naming its place."""
+
+    def __init__(self, path: str, problems: list[str]) -> None:
+        super().__init__(f"{path}: " + "; ".join(problems))
+        self.path = path
+        self.problems = problems
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Collection(_Strict):
+    into: str = Field(description="the view's array field that holds one element per source row")
+    id: str = Field(description="the source field that identifies a row (its own key)")
+
+
+class Derived(_Strict):
+    function: str
+    args: list[str] = []
+
+
+class Source(_Strict):
+    department: str = Field(min_length=1)
+    topic: str = Field(min_length=1)
+    record: str
+    key: str
+    keyed_by: str | None = None
+    fields: dict[str, str] = {}
+    collection: Collection | None = None
+    closes: str | None = None
+
+    @property
+    def rekeyed(self) -> bool:
+        """True when the topic's messages are keyed by another field than the view's key."""
+        return self.keyed_by is not None and self.keyed_by != self.key
+
+
+class ViewSpec(_Strict):
+    name: str = Field(pattern=NAME)
+    key: str
+    topic: str = Field(min_length=1)
+    record: str
+    sources: list[Source] = Field(min_length=1)
+    authority: dict[str, list[str]] = {}
+    discrepancies: list[str] = []
+    derived: dict[str, Derived] = {}
+
+    def departments(self) -> list[str]:
+        return list(dict.fromkeys(s.department for s in self.sources))
+
+    def ranking(self, view_field: str) -> list[str]:
+        """Departments in order of authority over ``view_field``; unlisted ones follow in file order."""
+        ranked = list(self.authority.get(view_field, []))
+        return ranked + [d for d in self.departments() if d not in ranked]
+
+
+def load(path: str | Path) -> ViewSpec:
+    """The view in ``path``; raises ViewError with every problem found."""
+    where = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ViewError(where, [f"cannot read: {exc}"]) from None
+    try:
+        spec = ViewSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise ViewError(where, [_describe(e) for e in exc.errors()]) from None
+    problems = check(spec)
+    if problems:
+        raise ViewError(where, problems)
+    return spec
+
+
+def _describe(error: Any) -> str:
+    place = ".".join(str(p) for p in error["loc"]) or "(file)"
+    return f"{place}: {error['msg']}"
+
+
+def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
+    """Every problem of meaning in ``spec`` against the canonical records; [] if it can run."""
+    problems: list[str] = []
+    view = _record(spec.record, "record", problems, known)
+    if view is None:
+        return problems
+    view_fields = _fields(view)
+    if spec.key not in view_fields:
+        problems.append(f"key: the record {spec.record} has no field {spec.key!r}")
+    produced: set[str] = {spec.key, *_BOOKKEEPING}
+    for i, source in enumerate(spec.sources):
+        place = f"sources.{i} ({source.department})"
+        record = _record(source.record, f"{place}.record", problems, known)
+        if record is None:
+            continue
+        source_fields = _fields(record)
+        for name in (source.key, source.keyed_by, source.closes):
+            if name is not None and name not in source_fields:
+                problems.append(f"{place}: the record {source.record} has no field {name!r}")
+        for target, origin in source.fields.items():
+            produced.add(target)
+            if origin not in source_fields:
+                problems.append(
+                    f"{place}.fields.{target}: the record {source.record} has no field {origin!r}"
+                )
+            elif target not in view_fields:
+                problems.append(f"{place}.fields.{target}: the record {spec.record} has no field {target!r}")
+            elif not _fits(source_fields[origin], view_fields[target]):
+                problems.append(
+                    f"{place}.fields.{target}: {source.record}.{origin} is {_show(source_fields[origin])}, "
+                    f"{spec.record}.{target} is {_show(view_fields[target])}"
+                )
+        if source.collection is not None:
+            into, ident = source.collection.into, source.collection.id
+            produced.add(into)
+            if ident not in source_fields:
+                problems.append(f"{place}.collection.id: the record {source.record} has no field {ident!r}")
+            if into not in view_fields or _array_items(view_fields[into]) is None:
+                problems.append(f"{place}.collection.into: {spec.record}.{into} is not an array of records")
+        if source.closes is not None:
+            produced.update({"closed", "closed_by"})
+    departments = set(spec.departments())
+    for target, ranked in spec.authority.items():
+        if target not in produced:
+            problems.append(f"authority.{target}: no source contributes {target!r}")
+        for dept in ranked:
+            if dept not in departments:
+                problems.append(f"authority.{target}: {dept} is not one of the view's departments")
+    for target in spec.discrepancies:
+        if target not in produced:
+            problems.append(f"discrepancies: no source contributes {target!r}")
+    for target, rule in spec.derived.items():
+        if target not in view_fields:
+            problems.append(f"derived.{target}: the record {spec.record} has no field {target!r}")
+        if rule.function not in FUNCTIONS:
+            problems.append(
+                f"derived.{target}: unknown function {rule.function!r}; known: {', '.join(FUNCTIONS)}"
+            )
+        for arg in rule.args:
+            if arg not in produced and arg not in spec.derived:
+                problems.append(f"derived.{target}: argument {arg!r} is not a field of the view")
+        produced.add(target)
+    for name, node in view_fields.items():
+        if name not in produced and not _nullable(node):
+            problems.append(f"record: {spec.record}.{name} is required but nothing fills it")
+    return problems
+
+
+_BOOKKEEPING = ("sources", "departments", "discrepancies", "updated_ms", "closed", "closed_by")
+
+
+def _record(name: str, place: str, problems: list[str], known: model.Catalog | None) -> dict[str, Any] | None:
+    try:
+        return model.schema(name, known)
+    except KeyError:
+        problems.append(f"{place}: no canonical record named {name!r} in schemas/avro")
+        return None
+
+
+def _fields(record: dict[str, Any]) -> dict[str, Any]:
+    return {f["name"]: f["type"] for f in record["fields"]}
+
+
+def _nullable(node: Any) -> bool:
+    return isinstance(node, list) and "null" in node
+
+
+def _base(node: Any) -> Any:
+    """The type without its null branch, named types by name, logical types kept."""
+    if isinstance(node, list):
+        rest = [n for n in node if n != "null"]
+        return _base(rest[0]) if len(rest) == 1 else [_base(n) for n in rest]
+    if isinstance(node, dict):
+        if node.get("type") in ("record", "enum", "fixed"):
+            return f"{node.get('namespace', '')}.{node['name']}".lstrip(".")
+        if "logicalType" in node:
+            return (node["type"], node["logicalType"])
+        if node.get("type") in ("array", "map"):
+            return (node["type"], _base(node.get("items", node.get("values"))))
+        return _base(node["type"])
+    return node
+
+
+def _fits(source: Any, view: Any) -> bool:
+    a, b = _base(source), _base(view)
+    if isinstance(a, str) and isinstance(b, str) and "." in a and "." in b:
+        return a.rsplit(".", 1)[1] == b.rsplit(".", 1)[1]
+    return bool(a == b)
+
+
+def _show(node: Any) -> str:
+    base = _base(node)
+    if isinstance(base, tuple):
+        return "/".join(str(b) for b in base)
+    return re.sub(r"^.*\.", "", str(base))
+
+
+def _array_items(node: Any) -> Any:
+    base = node[1] if isinstance(node, list) and len(node) == 2 and "null" in node else node
+    if isinstance(base, dict) and base.get("type") == "array" and isinstance(base.get("items"), dict):
+        return base["items"]
+    return None
