@@ -47,6 +47,7 @@ from .procs import free_port, peak_rss_mb, scrape
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "connectors" / "examples"
+VIEWS = ROOT / "streams" / "views" / "examples"
 EVENTS = "civicbus_streams_events_processed_total"
 PRODUCED = "civicbus_connector_rows_produced_total"
 
@@ -87,14 +88,20 @@ def connector_file(work: Path, example: str, topic: str, **source: Any) -> Path:
     return path
 
 
-def worker_env(resident_topic: str, subsidy_topic: str, view_topic: str, port: int) -> dict[str, str]:
+def worker_env(
+    work: Path, resident_topic: str, subsidy_topic: str, view_topic: str, port: int
+) -> dict[str, str]:
+    """A worker of its own running a copy of the shipped resident view over the given topics."""
     tag = uuid.uuid4().hex[:6]
+    views = work / f"views-{tag}"
+    views.mkdir()
+    spec = yaml.safe_load((VIEWS / "resident-profile.yaml").read_text(encoding="utf-8"))
+    spec |= {"name": f"bench-{tag}", "topic": view_topic, "dead_letters": f"bench.deadletter.{tag}"}
+    spec["sources"][0]["topic"], spec["sources"][1]["topic"] = resident_topic, subsidy_topic
+    (views / "resident-profile.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     return {
         "CIVICBUS_STREAMS_APP_ID": f"bench-streams-{tag}",
-        "CIVICBUS_STREAMS_RESIDENT_TOPIC": resident_topic,
-        "CIVICBUS_STREAMS_SUBSIDY_TOPIC": subsidy_topic,
-        "CIVICBUS_STREAMS_VIEW_TOPIC": view_topic,
-        "CIVICBUS_STREAMS_DEAD_LETTER_TOPIC": f"bench.deadletter.{tag}",
+        "CIVICBUS_STREAMS_VIEWS_DIR": str(views),
         "CIVICBUS_STREAMS_METRICS_PORT": str(port),
         "CIVICBUS_STREAMS_DATA_DIR": tempfile.mkdtemp(prefix="bench-streams-"),
     }
@@ -156,7 +163,7 @@ def fold_rate(work: Path, resident: str, subsidy: str, count: int) -> tuple[floa
     """(events/s, peak RSS MB) of one worker folding ``count`` events from the beginning."""
     port = free_port()
     view = f"bench.view.{uuid.uuid4().hex[:6]}"
-    proc = spawn(["streams", "worker"], worker_env(resident, subsidy, view, port), work / "worker.log")
+    proc = spawn(["streams", "worker"], worker_env(work, resident, subsidy, view, port), work / "worker.log")
     try:
         wait_metric(port, EVENTS, 1, proc)
         began, first = time.monotonic(), scrape(port, EVENTS)
@@ -183,7 +190,7 @@ def latency(work: Path, bootstrap: str, registry: str, pg_url: str, rate: int, s
     wport, cport = free_port(), free_port()
     worker = spawn(
         ["streams", "worker"],
-        worker_env(resident, f"bench.lat.subsidy.{tag}", view, wport),
+        worker_env(work, resident, f"bench.lat.subsidy.{tag}", view, wport),
         work / "lat-worker.log",
     )
     connector = spawn(

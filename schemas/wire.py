@@ -33,9 +33,14 @@ class AvroEncoder:
         self._registry = registry
         self._header: bytes | None = None
 
-    def __call__(self, record: Any) -> bytes:
+    def register(self) -> None:
+        """Register the schema now rather than on first use; raises RegistryError if refused."""
         if self._header is None:
             self._header = _HEADER.pack(MAGIC, self._registry.register(self.subject, self.schema))
+
+    def __call__(self, record: Any) -> bytes:
+        self.register()
+        assert self._header is not None
         buf = io.BytesIO()
         buf.write(self._header)
         try:

@@ -1,4 +1,4 @@
-"""The resident view's codec: Confluent-framed Avro through the schema registry."""
+"""A view's codec: Confluent-framed Avro through the schema registry."""
 
 from __future__ import annotations
 
@@ -8,25 +8,25 @@ from civicbus.schemas import model
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.wire import AvroDecoder, AvroEncoder
 
-from . import profile
-from .profile import Profile
+from .views.spec import ViewSpec
 
 
 class AvroCodec:
-    """Decodes any registered record; encodes ResidentProfile under ``<view topic>-value``."""
+    """Decodes any registered record; encodes the view's key and record under its topic's subjects.
 
-    def __init__(self, registry: RegistryClient, view_topic: str) -> None:
+    The key is the canonical key schema (an Avro string), the same bytes every connector writes
+    for the same value, so a view's table and topic are co-partitioned with its sources.
+    """
+
+    def __init__(self, registry: RegistryClient, spec: ViewSpec) -> None:
         self._decode = AvroDecoder(registry)
-        self._encode = AvroEncoder(registry, f"{view_topic}-value", model.schema("ResidentProfile"))
-        self._encode_key = AvroEncoder(registry, f"{view_topic}-key", model.KEY_SCHEMA)
+        self._record = AvroEncoder(registry, f"{spec.topic}-value", model.schema(spec.record))
+        self._key = AvroEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA)
 
     def register(self) -> None:
         """Register the view's key and value schemas (before the first event is folded)."""
-        self._encode_key("warm-up")
-        self._encode(profile.empty("0"))
-
-    def key(self, data: bytes) -> str:
-        return str(self._decode(data))
+        self._key.register()
+        self._record.register()
 
     def event(self, data: bytes) -> dict[str, Any]:
         decoded = self._decode(data)
@@ -34,8 +34,11 @@ class AvroCodec:
             raise ValueError(f"expected a change-event record, got {type(decoded).__name__}")
         return decoded
 
-    def profile(self, data: bytes) -> Profile:
-        return self.event(data)
+    def decode(self, data: bytes) -> Any:
+        return self._decode(data)
 
-    def encode(self, value: Profile) -> bytes:
-        return self._encode(value)
+    def key(self, value: str) -> bytes:
+        return self._key(value)
+
+    def record(self, value: dict[str, Any]) -> bytes:
+        return self._record(value)

@@ -15,10 +15,9 @@ class StreamsSettings(BusSettings):
 
     app_id: str = Field("civicbus-streams", pattern=r"^[A-Za-z0-9._-]+$")
     partitions: int = Field(3, ge=1, description="must equal the source topics' partition count")
-    resident_topic: str = "civicbus.gongan.resident"
-    subsidy_topic: str = "civicbus.minzheng.subsidy"
-    view_topic: str = "civicbus.view.resident-profile"
-    dead_letter_topic: str = "civicbus.deadletter.resident-profile"
+    views_dir: Path | None = Field(
+        None, description="folder of view files (*.yaml) the worker runs; default: the views civicbus ships"
+    )
     data_dir: Path = Path(".civicbus/streams")
     store: str = Field(
         "memory://", pattern=r"^(memory|rocksdb|aerospike)://", description="faust table store"

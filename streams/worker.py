@@ -1,8 +1,8 @@
 """Run the streams worker process until SIGTERM/SIGINT.
 
-Start-up, in order: serve /metrics, create the source, view and dead-letter topics (waiting for
-the broker), declare the app, hand it a codec bound to the registry, register the view's schemas
-once the worker runs, then let faust take over.
+Start-up, in order: serve /metrics, create every view's source, view and dead-letter topics
+(waiting for the broker), declare the app, hand each view a codec bound to the registry, register
+the views' schemas once the worker runs, then let faust take over.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from civicbus.ops.logging import configure
 from civicbus.schemas.registry_client import RegistryClient
 
 from .codec import AvroCodec
-from .resident_view import build
 from .settings import StreamsSettings
+from .views.app import build
+from .views.spec import ViewSpec
 
 
 class _Worker(faust.Worker):
@@ -49,25 +50,30 @@ class _Worker(faust.Worker):
         os._exit(0)
 
 
-def create_topics(settings: StreamsSettings) -> None:
+def create_topics(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
+    """Every source, view and dead-letter topic, created if missing (waiting for the broker)."""
     bootstrap = settings.bootstrap_servers
-    for topic in (settings.resident_topic, settings.subsidy_topic):
-        ensure_topic(bootstrap, topic, settings.partitions)
-    ensure_topic(bootstrap, settings.view_topic, settings.partitions, compacted=True)
-    ensure_topic(bootstrap, settings.dead_letter_topic, 1)
+    for spec in specs:
+        for source in spec.sources:
+            ensure_topic(bootstrap, source.topic, settings.partitions)
+        ensure_topic(bootstrap, spec.topic, settings.partitions, compacted=True)
+        ensure_topic(bootstrap, spec.dead_letter_topic, 1)
 
 
-def run(settings: StreamsSettings) -> None:
+def run(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
     metrics.serve(settings.metrics_port, settings.metrics_addr)
-    create_topics(settings)
-    view = build(settings)
+    create_topics(settings, specs)
+    views = build(settings, specs)
     # a short timeout: a registry call blocks the event loop, and faust's heartbeats with it
-    codec = AvroCodec(RegistryClient(settings.registry_url, timeout_s=2.0), settings.view_topic)
-    view.codec = codec
+    registry = RegistryClient(settings.registry_url, timeout_s=2.0)
+    codecs = {spec.name: AvroCodec(registry, spec) for spec in specs}
+    views.codecs.update(codecs)
 
-    @view.app.task  # type: ignore[untyped-decorator]
+    @views.app.task  # type: ignore[untyped-decorator]
     async def register_schemas() -> None:
-        codec.register()
+        for codec in codecs.values():
+            codec.register()
 
-    worker = _Worker(view.app, loglevel="INFO", quiet=True, redirect_stdouts=False)
+    structlog.get_logger(__name__).info("streams.views", views=[s.name for s in specs])
+    worker = _Worker(views.app, loglevel="INFO", quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

@@ -24,6 +24,7 @@ from civicbus.schemas.wire import AvroDecoder
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "connectors" / "examples"
+VIEWS = ROOT / "streams" / "views" / "examples"
 
 
 def unique(prefix: str) -> str:
@@ -257,19 +258,30 @@ def answers(engine: Any) -> bool:
         return False
 
 
-def streams_env(
-    bus_env: dict[str, str], tmp: Path, resident_topic: str, subsidy_topic: str
-) -> tuple[dict[str, str], str]:
-    """Environment for a streams worker of its own (app id, view and dead-letter topics, data
-    folder, all unique) joining the two given department topics; returns it and the view topic."""
-    view = unique("view")
+@dataclass(frozen=True)
+class ViewSetup:
+    env: dict[str, str]
+    """The environment of a streams worker of its own (app id, data folder, views folder)."""
+    view: str
+    """The view topic."""
+    dead_letters: str
+    """The view's dead-letter topic."""
+
+
+def streams_env(bus_env: dict[str, str], tmp: Path, resident_topic: str, subsidy_topic: str) -> ViewSetup:
+    """A copy of the shipped resident view reading the two given department topics, with its own
+    name, view and dead-letter topics, and the environment of a worker that runs only it."""
+    views = tmp / "views"
+    views.mkdir(exist_ok=True)
+    spec = yaml.safe_load((VIEWS / "resident-profile.yaml").read_text(encoding="utf-8"))
+    spec["name"] = unique("resident-profile").lower()
+    spec["topic"], spec["dead_letters"] = unique("view"), unique("dlq")
+    spec["sources"][0]["topic"], spec["sources"][1]["topic"] = resident_topic, subsidy_topic
+    (views / "resident-profile.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     env = {
         **bus_env,
         "CIVICBUS_STREAMS_APP_ID": unique("streams"),
-        "CIVICBUS_STREAMS_RESIDENT_TOPIC": resident_topic,
-        "CIVICBUS_STREAMS_SUBSIDY_TOPIC": subsidy_topic,
-        "CIVICBUS_STREAMS_VIEW_TOPIC": view,
-        "CIVICBUS_STREAMS_DEAD_LETTER_TOPIC": unique("dlq"),
+        "CIVICBUS_STREAMS_VIEWS_DIR": str(views),
         "CIVICBUS_STREAMS_DATA_DIR": str(tmp / "streams"),
     }
-    return env, view
+    return ViewSetup(env, spec["topic"], spec["dead_letters"])

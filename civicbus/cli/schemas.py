@@ -77,7 +77,9 @@ def catalog(out: Path, connector_dir: Path) -> None:
     """Write the data catalog (政务数据目录) as catalog.md and catalog.html."""
     from civicbus.schemas.governance.catalog import write
     from civicbus.streams.settings import StreamsSettings
+    from civicbus.streams.views.catalog import load_all
 
-    view = settings(StreamsSettings).view_topic
-    md, html = write(out, sorted(connector_dir.glob("*.yaml")), view)
+    specs = load_all(settings(StreamsSettings).views_dir)
+    views = [(s.topic, s.record, f"view {s.name}") for s in specs]
+    md, html = write(out, sorted(connector_dir.glob("*.yaml")), views)
     click.echo(f"wrote {md} and {html}")

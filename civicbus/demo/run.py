@@ -29,6 +29,7 @@ from civicbus.core.settings import BusSettings, load
 from civicbus.ops.kafka import broker
 from civicbus.ops.kafka.settings import BrokerSettings
 from civicbus.streams.settings import StreamsSettings
+from civicbus.streams.views.catalog import load_all
 
 from .generate import HUKOU, MINZHENG, generate, hukou_row, local_now, minzheng_row, person
 
@@ -114,6 +115,7 @@ def run_demo(residents: int, seconds: float | None) -> int:
     env = {**os.environ, "CIVICBUS_DEMO_DIR": str(demo_dir)}
     examples = resources.files("civicbus.connectors").joinpath("examples")
     streams = load(StreamsSettings)
+    resident_view = next(v for v in load_all(streams.views_dir) if v.record == "ResidentProfile")
     connectors = load(ConnectorSettings)
     children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
@@ -141,11 +143,11 @@ def run_demo(residents: int, seconds: float | None) -> int:
             f"• metrics: connectors {_metrics_url(connectors.metrics_addr, connectors.metrics_port)},"
             f" streams {_metrics_url(streams.metrics_addr, streams.metrics_port)},"
             f" registry {bus.registry_url}/metrics\n"
-            f"• unified resident profiles from {streams.view_topic}:\n",
+            f"• unified resident profiles from {resident_view.topic}:\n",
             flush=True,
         )
         deadline = time.monotonic() + seconds if seconds else None
-        return _follow(bus, streams.view_topic, demo_dir, deadline, stop, children)
+        return _follow(bus, resident_view.topic, demo_dir, deadline, stop, children)
     finally:
         for child in children:
             if child.poll() is None:

@@ -78,7 +78,8 @@ def _fields(schema: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def topics(connector_files: list[Path], view_topic: str) -> list[Topic]:
+def topics(connector_files: list[Path], views: list[tuple[str, str, str]]) -> list[Topic]:
+    """The catalog's entries: each connector's topic, then each view's (topic, record, file)."""
     found = []
     for path in sorted(connector_files):
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -86,14 +87,8 @@ def topics(connector_files: list[Path], view_topic: str) -> list[Topic]:
         found.append(
             Topic(target["topic"], model.resolve_name(target["schema"]), cfg["department"], cfg["system"])
         )
-    found.append(
-        Topic(
-            view_topic,
-            model.resolve_name("ResidentProfile"),
-            "civicbus（跨部门汇聚）",
-            "streams/resident_view.py",
-        )
-    )
+    for topic, record, file in views:
+        found.append(Topic(topic, model.resolve_name(record), "civicbus（跨部门汇聚）", file))
     for t in found:
         schema = model.schema(t.record)
         t.doc = schema["doc"]
@@ -134,9 +129,9 @@ def markdown(entries: list[Topic], unpublished: list[dict[str, str]], generated:
     return "\n".join(lines) + "\n"
 
 
-def write(out: Path, connector_files: list[Path], view_topic: str) -> tuple[Path, Path]:
+def write(out: Path, connector_files: list[Path], views: list[tuple[str, str, str]]) -> tuple[Path, Path]:
     """Write ``catalog.md`` and ``catalog.html`` into ``out``; returns their paths."""
-    entries = topics(connector_files, view_topic)
+    entries = topics(connector_files, views)
     on_topics = {t.record for t in entries}
     unpublished = [
         {"name": name, "doc": doc["doc"]}

@@ -11,7 +11,8 @@ itself, or None once the row is gone. A version is (source commit time, Kafka of
 
 :func:`render` derives everything else from the state alone: each scalar field from the most
 authoritative department that has a value (and that department beside it, in ``sources``),
-collections sorted by their elements' keys, the disagreements, ``closed``, derived fields, and
+collections sorted by their elements' keys, whole rows, the disagreements (structured, and as
+one line each in ``discrepancies``), ``closed``, derived fields, and
 ``updated_ms`` (the newest version's time, never the wall clock). So rendering is deterministic:
 the same state always gives the same record.
 """
@@ -98,12 +99,18 @@ def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
         department, value = min(offered, key=lambda o: ranking.index(o[0]))
         out[target], winners[target] = value, department
     for index, source in enumerate(spec.sources):
+        if source.row is not None:
+            out[source.row] = next((row for i, _, _, row in live if i == index), None)
         if source.collection is not None:
             items = sorted((element, row) for i, _, element, row in live if i == index)
             out.setdefault(source.collection.into, []).extend(row for _, row in items)
     out["sources"] = dict(sorted(winners.items()))
     out["departments"] = sorted({spec.sources[i].department for i, _, _, _ in live})
-    out["discrepancies"] = _discrepancies(spec, offers)
+    out["disagreements"] = _disagreements(spec, offers)
+    out["discrepancies"] = [
+        f"{d['field']}: " + " ".join(f"{'/'.join(v['departments'])}={v['value']}" for v in d["values"])
+        for d in out["disagreements"]
+    ]
     closers = [spec.sources[i] for i, _, _, row in live if _closes(spec.sources[i].closes, row)]
     if any(s.closes for s in spec.sources):
         out["closed"] = bool(closers)
@@ -118,15 +125,20 @@ def _closes(field: str | None, row: dict[str, Any]) -> bool:
     return field is not None and row.get(field) is not None
 
 
-def _discrepancies(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> list[dict[str, Any]]:
-    """Fields on which departments give different values: each value with who gives it."""
+def _disagreements(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> list[dict[str, Any]]:
+    """Fields on which departments give different values: each value with who gives it, the
+    value of the most authoritative department first."""
     found = []
     for target in spec.discrepancies:
+        ranking = spec.ranking(target)
         given: dict[str, set[str]] = {}
         for department, value in offers.get(target, []):
             given.setdefault(_text(value), set()).add(department)
         if len(given) > 1:
-            values = [{"value": v, "departments": sorted(d)} for v, d in sorted(given.items())]
+            values = [
+                {"value": v, "departments": sorted(d, key=ranking.index)}
+                for v, d in sorted(given.items(), key=lambda vd: (min(map(ranking.index, vd[1])), vd[0]))
+            ]
             found.append({"field": target, "values": values})
     return found
 

@@ -78,6 +78,7 @@ class Source(_Strict):
     key: str
     keyed_by: str | None = None
     fields: dict[str, str] = {}
+    row: str | None = Field(None, description="a view field that receives the source's whole row")
     collection: Collection | None = None
     closes: str | None = None
 
@@ -91,11 +92,16 @@ class ViewSpec(_Strict):
     name: str = Field(pattern=NAME)
     key: str
     topic: str = Field(min_length=1)
+    dead_letters: str | None = Field(None, description="default: civicbus.deadletter.<name>")
     record: str
     sources: list[Source] = Field(min_length=1)
     authority: dict[str, list[str]] = {}
     discrepancies: list[str] = []
     derived: dict[str, Derived] = {}
+
+    @property
+    def dead_letter_topic(self) -> str:
+        return self.dead_letters or f"civicbus.deadletter.{self.name}"
 
     def departments(self) -> list[str]:
         return list(dict.fromkeys(s.department for s in self.sources))
@@ -160,6 +166,14 @@ def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
                     f"{place}.fields.{target}: {source.record}.{origin} is {_show(source_fields[origin])}, "
                     f"{spec.record}.{target} is {_show(view_fields[target])}"
                 )
+        if source.row is not None:
+            produced.add(source.row)
+            if source.row not in view_fields or not _fits(record, view_fields[source.row]):
+                problems.append(f"{place}.row: {spec.record}.{source.row} is not a {source.record} record")
+        if source.rekeyed:
+            problems.append(
+                f"{place}.keyed_by: re-keying a source through a repartition topic is not built yet"
+            )
         if source.collection is not None:
             into, ident = source.collection.into, source.collection.id
             produced.add(into)
@@ -196,7 +210,15 @@ def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
     return problems
 
 
-_BOOKKEEPING = ("sources", "departments", "discrepancies", "updated_ms", "closed", "closed_by")
+_BOOKKEEPING = (
+    "sources",
+    "departments",
+    "discrepancies",
+    "disagreements",
+    "updated_ms",
+    "closed",
+    "closed_by",
+)
 
 
 def _record(name: str, place: str, problems: list[str], known: model.Catalog | None) -> dict[str, Any] | None:

@@ -35,7 +35,8 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
         subsidies = Counter(id_number.normalize(r.sfzh) for r in conn.execute(sa.select(MINZHENG.c.sfzh)))
     hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url, batch_size=100)
     minzheng_yaml, minzheng = connector_file(tmp_path, "minzheng-subsidy.yaml", minzheng_url, batch_size=100)
-    env, view = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
+    setup = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
+    env, view = setup.env, setup.view
     procs = [
         spawn(["connectors", "run", str(minzheng_yaml)], env, logs / "minzheng.log"),
         spawn(["connectors", "run", str(hukou_yaml)], env, logs / "hukou.log"),

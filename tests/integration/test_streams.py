@@ -25,7 +25,8 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
     _, m = generate(hukou_url, minzheng_url, 300, bad_rate=0.0)
     hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url)
     minzheng_yaml, minzheng = connector_file(tmp_path, "minzheng-subsidy.yaml", minzheng_url)
-    env, view = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
+    setup = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
+    env, view = setup.env, setup.view
     procs = []
     try:
         # civil affairs first: its events reach the join before any registration exists
@@ -92,7 +93,7 @@ def test_unified_view_joins_both_departments_in_any_order_and_survives_a_restart
             return bool(p and p["subsidies"] and p["registration"])
 
         wait_until(rejoined, 120, "the post-restart join", interval=0.5)
-        dead = read_topic(bootstrap, env["CIVICBUS_STREAMS_DEAD_LETTER_TOPIC"], 1, timeout=60)
+        dead = read_topic(bootstrap, setup.dead_letters, 1, timeout=60)
         letter = DeadLetter.decode(dead[0].value)
         assert letter.source["topic"] == hukou["target"]["topic"] and "magic byte" in letter.reason
         assert letter.origin_kind == "processor" and letter.payload  # kept for a replay

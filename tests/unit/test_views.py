@@ -162,12 +162,13 @@ def test_authority_decides_each_field_and_names_the_winner() -> None:
     assert view is not None
     assert (view["name"], view["sources"]["name"]) == ("李四", "公安")
     assert view["departments"] == ["公安", "民政"] and view["updated_ms"] == 2000
-    assert view["discrepancies"] == [
+    assert view["discrepancies"] == ["name: 公安=李四 民政=李 四"]
+    assert view["disagreements"] == [
         {
             "field": "name",
             "values": [
-                {"value": "李 四", "departments": ["民政"]},
                 {"value": "李四", "departments": ["公安"]},
+                {"value": "李 四", "departments": ["民政"]},
             ],
         }
     ]
