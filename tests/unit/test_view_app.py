@@ -162,3 +162,21 @@ def test_a_registry_outage_holds_the_event_back_and_dead_letters_nothing(
     views.codecs[VIEW.name] = codec
     emitted, dead = run_agents(views, [(REGISTRATION, raw(REG))])
     assert dead == [] and len(emitted) == 1 and codec.outage == 0
+
+
+def test_views_validate_lists_every_problem_of_every_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from civicbus.cli import main
+
+    broken = tmp_path / "broken.yaml"
+    text = (shipped() / "resident-profile.yaml").read_text(encoding="utf-8")
+    broken.write_text(
+        text.replace("record: Subsidy", "record: Nothing").replace("[公安, 民政]", "[公安, 残联]")
+    )
+    result = CliRunner().invoke(
+        main, ["views", "validate", str(shipped() / "resident-profile.yaml"), str(broken)]
+    )
+    assert result.exit_code == 2
+    assert "resident-profile.yaml: ok" in result.output
+    assert "no canonical record named 'Nothing'" in result.output and "残联 is not one of" in result.output
