@@ -95,8 +95,8 @@ def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
                 offers.setdefault(target, []).append((source.department, row[origin]))
     winners: dict[str, str] = {}
     for target, offered in offers.items():
-        ranking = spec.ranking(target)
-        department, value = min(offered, key=lambda o: ranking.index(o[0]))
+        rank = spec.ranks[target]
+        department, value = min(offered, key=lambda o: rank[o[0]])
         out[target], winners[target] = value, department
     for index, source in enumerate(spec.sources):
         if source.row is not None:
@@ -130,14 +130,14 @@ def _disagreements(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> 
     value of the most authoritative department first."""
     found = []
     for target in spec.discrepancies:
-        ranking = spec.ranking(target)
         given: dict[str, set[str]] = {}
         for department, value in offers.get(target, []):
             given.setdefault(_text(value), set()).add(department)
         if len(given) > 1:
+            rank = spec.ranks[target]
             values = [
-                {"value": v, "departments": sorted(d, key=ranking.index)}
-                for v, d in sorted(given.items(), key=lambda vd: (min(map(ranking.index, vd[1])), vd[0]))
+                {"value": v, "departments": sorted(d, key=rank.__getitem__)}
+                for v, d in sorted(given.items(), key=lambda vd: (min(map(rank.__getitem__, vd[1])), vd[0]))
             ]
             found.append({"field": target, "values": values})
     return found

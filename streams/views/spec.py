@@ -35,6 +35,7 @@ shape and meaning alike (unknown record, field or department, type mismatches).
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,13 @@ class ViewSpec(_Strict):
         """Departments in order of authority over ``view_field``; unlisted ones follow in file order."""
         ranked = list(self.authority.get(view_field, []))
         return ranked + [d for d in self.departments() if d not in ranked]
+
+    @cached_property
+    def ranks(self) -> dict[str, dict[str, int]]:
+        """Each department's place in the ranking of each field a source fills (0: first); the
+        fold reads it for every event, so it is computed once."""
+        fields = {f for s in self.sources for f in s.fields}
+        return {f: {d: i for i, d in enumerate(self.ranking(f))} for f in fields}
 
 
 def load(path: str | Path) -> ViewSpec:
