@@ -5,7 +5,8 @@ would have been: each source topic is co-partitioned with the view (same partiti
 by the view's key as the same Avro bytes, same murmur2 partitioner), and its agent folds each
 event into the view's changelog-backed table (:mod:`.fold`, stored as :mod:`.state`), then writes
 the view's new record to its compacted topic. A restarted worker recovers the table from the
-changelog; a replayed event changes nothing.
+changelog; a replayed event changes nothing in it and writes the view's record again (at least
+once: see :func:`step`).
 
 :func:`step` is the per-event work, a plain function over a mapping, so it is tested with a dict
 or inside ``agent.test_context()``. :func:`build` only declares the app: topics are created and the
@@ -33,7 +34,7 @@ from civicbus.schemas.registry_errors import RegistryError
 
 from ..settings import StreamsSettings
 from . import state
-from .fold import apply, change, render
+from .fold import Outcome, apply, change, render
 from .spec import ViewSpec
 
 log = structlog.get_logger(__name__)
@@ -52,11 +53,14 @@ class Codec(Protocol):
 @dataclass(frozen=True)
 class Folded:
     changed: bool
-    """False when the event changed nothing (a replay, or older than what the view holds)."""
+    """True when the event changed the view's state."""
+    emit: bool = False
+    """True when the view's record is to be written: after a change, and again for a replayed
+    event, whose first write may not have reached the view topic before a crash."""
     key: bytes | None = None
     """The view's key, as the view topic's message key."""
     value: bytes | None = None
-    """The view's new record; None when no source holds a row for the key (a tombstone)."""
+    """The view's record; None when no source holds a row for the key (a tombstone)."""
 
 
 def step(
@@ -69,9 +73,13 @@ def step(
 ) -> Folded:
     """Fold one event of ``spec.sources[source]`` into ``table``.
 
-    A Kafka tombstone (``value`` None) changes nothing: the delete event before it carried the
-    row. Raises (ValueError, SerializationError, RegistryError, …) for an event that cannot be
-    applied now; the table is then unchanged.
+    An event older than the state's version of its row changes nothing and writes nothing. A
+    replayed event (the same version) changes nothing but writes the current record again: the
+    state's changelog and the view topic are written separately, so after a crash the state may
+    hold an event whose view record never arrived. The view thus never misses an update and may
+    see the same record twice (at least once). A Kafka tombstone (``value`` None) changes
+    nothing: the delete event before it carried the row. Raises (ValueError, SerializationError,
+    RegistryError, …) for an event that cannot be applied now; the table is then unchanged.
     """
     if value is None:
         return Folded(False)
@@ -79,12 +87,14 @@ def step(
     key = codec.key(ch.key)
     held = table.get(key)
     folded = state.decode(held) if held is not None else {}
-    if not apply(folded, ch):
+    outcome = apply(folded, ch)
+    if outcome is Outcome.OLDER:
         return Folded(False)
     record = render(spec, ch.key, folded)
     encoded = codec.record(record) if record is not None else None
-    table[key] = state.encode(folded)
-    return Folded(True, key, encoded)
+    if outcome is Outcome.NEWER:
+        table[key] = state.encode(folded)
+    return Folded(outcome is Outcome.NEWER, True, key, encoded)
 
 
 Emit = Callable[[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None], Awaitable[Any]]
@@ -198,7 +208,7 @@ def _agent(views: Views, spec: ViewSpec, index: int, source_topic: Any) -> Any:
                 except Exception as exc:  # a bad event is data: dead-letter it, keep the stream
                     await dead_letter(event, f"{type(exc).__name__}: {exc}")
                     break
-            if folded is not None and folded.changed:
+            if folded is not None and folded.emit:
                 assert views.emit is not None
                 await views.emit(spec.topic, folded.key, folded.value, None)
                 metrics.STREAMS_VIEW_UPDATES.labels(spec.name).inc()

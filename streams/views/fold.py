@@ -20,6 +20,7 @@ the same state always gives the same record.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,14 +65,27 @@ def change(spec: ViewSpec, index: int, envelope: dict[str, Any], offset: int) ->
     return Change(index, str(key), element, (when, offset), after)
 
 
-def apply(state: State, ch: Change) -> bool:
-    """Record ``ch``; False (and ``state`` untouched) if it holds the row at that version or newer."""
+class Outcome(enum.Enum):
+    NEWER = "newer"
+    """Applied: the state changed."""
+    SAME = "same"
+    """The very event the state already holds (a replay after a crash or a rebalance)."""
+    OLDER = "older"
+    """Older than what the state holds for the row: ignored."""
+
+
+def apply(state: State, ch: Change) -> Outcome:
+    """Record ``ch`` if it is newer than the row's version in ``state``; only NEWER changes ``state``."""
     rows = state.setdefault(str(ch.source), {})
     held = rows.get(ch.element)
-    if held is not None and tuple(held["v"]) >= ch.version:
-        return False
+    if held is not None:
+        version = tuple(held["v"])
+        if version == ch.version:
+            return Outcome.SAME
+        if version > ch.version:
+            return Outcome.OLDER
     rows[ch.element] = {"v": list(ch.version), "r": ch.row}
-    return True
+    return Outcome.NEWER
 
 
 def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:

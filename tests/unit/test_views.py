@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from civicbus.schemas import model
 from civicbus.streams.views import state as codec
-from civicbus.streams.views.fold import apply, change, render
+from civicbus.streams.views.fold import Outcome, apply, change, render
 from civicbus.streams.views.spec import ViewError, ViewSpec, check, load
 
 DATE = {"type": "int", "logicalType": "date"}
@@ -217,11 +217,13 @@ def test_an_older_event_after_a_newer_one_and_a_replay_change_nothing() -> None:
     state: dict[str, Any] = {}
     newer = change(VIEW, 0, event("u", {**PERSON, "name": "李四新"}, 2000), 7)
     older = change(VIEW, 0, event("c", PERSON, 1000), 3)
-    assert apply(state, newer) is True
-    assert apply(state, older) is False and apply(state, newer) is False
+    assert apply(state, newer) is Outcome.NEWER
+    held = json.dumps(state, default=str)
+    assert apply(state, older) is Outcome.OLDER and apply(state, newer) is Outcome.SAME
+    assert json.dumps(state, default=str) == held
     assert render(VIEW, ID, state)["name"] == "李四新"  # type: ignore[index]
     deleted = change(VIEW, 0, event("d", None, 3000, PERSON), 8)
-    assert apply(state, deleted) is True and apply(state, newer) is False  # no resurrection
+    assert apply(state, deleted) is Outcome.NEWER and apply(state, newer) is Outcome.OLDER  # no resurrection
     assert render(VIEW, ID, state) is None
 
 
