@@ -20,7 +20,10 @@ class StreamsSettings(BusSettings):
     )
     data_dir: Path = Path(".civicbus/streams")
     store: str = Field(
-        "memory://", pattern=r"^(memory|rocksdb|aerospike)://", description="faust table store"
+        "rocksdb://",
+        pattern=r"^(memory|rocksdb|aerospike)://",
+        description="faust table store: RocksDB (rocksdict) under data_dir, so a restarted worker reads its "
+        "local state and only the changelog's tail; memory:// replays the whole changelog",
     )
     session_timeout_s: float = Field(
         10.0,
