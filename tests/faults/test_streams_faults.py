@@ -1,30 +1,46 @@
-"""The streams worker SIGKILLed mid-stream: after a restart, the unified view holds every
-resident once, each with exactly the subsidies civil affairs holds for them (none lost, none
-doubled). The seed is printed."""
+"""A streams worker SIGKILLed mid-stream, restarted or taken over by a second worker: the unified
+view ends holding every resident once, each with exactly the subsidies civil affairs holds for
+them (none lost, none doubled). The seed is printed."""
 
 from __future__ import annotations
 
 import random
 import signal
+import subprocess
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 
 from civicbus.demo.generate import HUKOU, MINZHENG, generate
 from civicbus.schemas.standards import id_number
 
-from ..helpers import connector_file, spawn, stop, streams_env, view_state, wait_until
+from ..helpers import connector_file, free_port, spawn, stop, streams_env, view_state, wait_until
 from .workload import seed
 
 pytestmark = pytest.mark.integration
 
 
+def folded(port: int) -> float:
+    """Events a worker has processed, from its /metrics; 0 while it does not answer."""
+    try:
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+    except requests.RequestException:
+        return 0.0
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("civicbus_streams_events_processed_total{")
+    )
+
+
+@pytest.mark.parametrize("survivor", ["restarted", "second worker"])
 def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
-    tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
+    survivor: str, tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
 ) -> None:
     rng = random.Random(seed())
     hukou_url, minzheng_url = f"sqlite:///{tmp_path / 'h.db'}", f"sqlite:///{tmp_path / 'm.db'}"
@@ -36,17 +52,32 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
     hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url, batch_size=100)
     minzheng_yaml, minzheng = connector_file(tmp_path, "minzheng-subsidy.yaml", minzheng_url, batch_size=100)
     setup = streams_env(bus_env, tmp_path, hukou["target"]["topic"], minzheng["target"]["topic"])
-    env, view = setup.env, setup.view
+    view = setup.view
+    ports = [free_port(), free_port()]
+
+    def worker(n: int, log: str) -> subprocess.Popen[bytes]:
+        env = {
+            **setup.env,
+            "CIVICBUS_STREAMS_METRICS_PORT": str(ports[n]),
+            "CIVICBUS_STREAMS_DATA_DIR": str(tmp_path / f"streams-{n}"),  # RocksDB: one folder each
+        }
+        return spawn(["streams", "worker"], env, logs / log)
+
     procs = [
-        spawn(["connectors", "run", str(minzheng_yaml)], env, logs / "minzheng.log"),
-        spawn(["connectors", "run", str(hukou_yaml)], env, logs / "hukou.log"),
+        spawn(["connectors", "run", str(minzheng_yaml)], setup.env, logs / "minzheng.log"),
+        spawn(["connectors", "run", str(hukou_yaml)], setup.env, logs / "hukou.log"),
     ]
-    worker = spawn(["streams", "worker"], env, logs / "streams-1.log")
+    workers = [worker(0, "streams-1.log")]
+    if survivor == "second worker":
+        # both in the group sharing the partitions before one of them dies
+        workers.append(worker(1, "streams-2.log"))
+        wait_until(lambda: all(folded(p) > 0 for p in ports), 180, "both workers folding events")
     try:
         wait_until(lambda: len(view_state(bootstrap, registry_url, view)) >= 200, 180, "the view filling")
         time.sleep(rng.uniform(0.0, 2.0))
-        stop(worker, signal.SIGKILL)
-        worker = spawn(["streams", "worker"], env, logs / "streams-2.log")
+        stop(workers[0], signal.SIGKILL)
+        if survivor == "restarted":
+            workers[0] = worker(0, "streams-1b.log")
         everyone = registered | set(subsidies)
 
         def complete() -> dict[str, Any] | None:
@@ -57,12 +88,12 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
             )
             return state if done else None
 
-        state = wait_until(complete, 300, "the view complete after the kill", interval=2)
+        state = wait_until(complete, 240, f"the view complete after the kill ({survivor})", interval=2)
     finally:
-        for proc in (*procs, worker):
+        for proc in (*procs, *workers):
             stop(proc)
     doubled = [
         k for k, p in state.items() if len({s["subsidy_id"] for s in p["subsidies"]}) != len(p["subsidies"])
     ]
-    print(f"residents {len(everyone)}, profiles {len(state)}, doubled {len(doubled)}")
+    print(f"{survivor}: residents {len(everyone)}, profiles {len(state)}, doubled {len(doubled)}")
     assert not doubled
