@@ -115,7 +115,7 @@ def _read(source: RegistryClient) -> tuple[list[Entry], dict[str, str], list[str
     problems: list[str] = []
     for subject in source.request("GET", "/subjects?deleted=true"):
         path = f"/subjects/{_q(subject)}"
-        live = set(_get(source, f"{path}/versions", RegistryError.SUBJECT_NOT_FOUND) or [])
+        live = _live(source, subject)
         for number in source.request("GET", f"{path}/versions?deleted=true"):
             body = source.request("GET", f"{path}/versions/{number}?deleted=true")
             if (body.get("schemaType") or "AVRO") != "AVRO":
@@ -152,7 +152,7 @@ def _check(target: RegistryClient, entries: list[Entry]) -> tuple[set[tuple[str,
         held = _get(target, f"/schemas/ids/{e.id}", RegistryError.SCHEMA_NOT_FOUND)
         if held is not None and not _same(held, e.schema, e.references):
             problems.append(f"ID {e.id} is another schema in the target (source: {e.subject} v{e.version})")
-        there = _version(target, e, deleted=True)
+        there = _version(target, e)
         if there is not None and int(there["id"]) == e.id:
             present.add((e.subject, e.version))
         elif there is not None:
@@ -162,13 +162,11 @@ def _check(target: RegistryClient, entries: list[Entry]) -> tuple[set[tuple[str,
     return present, problems
 
 
-def _version(registry: RegistryClient, e: Entry, deleted: bool) -> dict[str, Any] | None:
-    path = f"/subjects/{_q(e.subject)}/versions/{e.version}" + ("?deleted=true" if deleted else "")
+def _version(registry: RegistryClient, e: Entry) -> dict[str, Any] | None:
+    """The registry's version of ``e``, soft-deleted or not; None if it has none."""
+    path = f"/subjects/{_q(e.subject)}/versions/{e.version}?deleted=true"
     found: dict[str, Any] | None = _get(
-        registry,
-        path,
-        RegistryError.SUBJECT_NOT_FOUND,
-        RegistryError.VERSION_NOT_FOUND,
+        registry, path, RegistryError.SUBJECT_NOT_FOUND, RegistryError.VERSION_NOT_FOUND
     )
     return found
 
@@ -194,6 +192,11 @@ def _same(served: dict[str, Any], schema: str, references: tuple[tuple[str, str,
     return bool(json.loads(served["schema"]) == json.loads(schema) and _refs(served) == references)
 
 
+def _live(registry: RegistryClient, subject: str) -> set[int]:
+    """The subject's versions that are not soft-deleted (none when all are)."""
+    return set(_get(registry, f"/subjects/{_q(subject)}/versions", RegistryError.SUBJECT_NOT_FOUND) or [])
+
+
 def _verify(source: RegistryClient, target: RegistryClient, entries: list[Entry]) -> list[str]:
     mismatches = []
     for sid in sorted({e.id for e in entries}):
@@ -201,12 +204,9 @@ def _verify(source: RegistryClient, target: RegistryClient, entries: list[Entry]
         ours = _get(target, f"/schemas/ids/{sid}", RegistryError.SCHEMA_NOT_FOUND)
         if ours is None or not _same(ours, theirs["schema"], _refs(theirs)):
             mismatches.append(f"ID {sid} does not resolve to the source's schema")
+    live = {s: _live(target, s) for s in {e.subject for e in entries}}
     for e in entries:
-        there = _version(target, e, deleted=True)
-        if (
-            there is None
-            or int(there["id"]) != e.id
-            or (_version(target, e, deleted=False) is None) != e.deleted
-        ):
+        there = _version(target, e)
+        if there is None or int(there["id"]) != e.id or (e.version not in live[e.subject]) != e.deleted:
             mismatches.append(f"{e.subject} v{e.version} differs from the source")
     return mismatches

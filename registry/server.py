@@ -91,13 +91,14 @@ def _page(request: web.Request, items: list[Any]) -> list[Any]:
     return items if limit < 0 else items[:limit]
 
 
-def _optional_int(body: dict[str, Any], name: str) -> int | None:
+def _optional_int(body: dict[str, Any], name: str, least: int) -> int | None:
+    """Field ``name`` if set; below ``least`` means unset, as clients send -1 or 0 for "none"."""
     value = body.get(name)
-    if value is None or (isinstance(value, int) and value <= 0 and name == "version"):
+    if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
         raise RegistryError(RegistryError.INVALID_SCHEMA, f"field '{name}' must be an integer")
-    return None if value < 0 else value
+    return value if value >= least else None
 
 
 def _id(request: web.Request) -> int:
@@ -171,8 +172,8 @@ def build_app(store: SchemaStore) -> web.Application:
             req.match_info["subject"],
             _schema(body),
             _flag(req, "normalize"),
-            _optional_int(body, "id"),
-            _optional_int(body, "version"),
+            _optional_int(body, "id", least=0),
+            _optional_int(body, "version", least=1),
         )
         return _json({"id": registered.id})
 

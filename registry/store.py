@@ -121,12 +121,7 @@ class SchemaStore:
     def referenced_by(self, subject: str, version: str | int, deleted: bool = False) -> list[int]:
         """IDs of the schemas that import ``subject``'s ``version`` through a reference."""
         v = self.version(subject, version, deleted=True)
-        return sorted(
-            sid
-            for sid, stored in self._state.schemas.items()
-            if any(r.subject == subject and r.version == v.version for r in stored.references)
-            and any(deleted or not h.deleted for h in self._state.holders(sid))
-        )
+        return sorted({h.id for h in self._referrers(subject, v.version, deleted)})
 
     def lookup(self, subject: str, schema: Stored, normalize: bool = False, deleted: bool = False) -> Version:
         """The version of ``subject`` holding ``schema``; 40401 or 40403 if none."""

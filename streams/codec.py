@@ -34,9 +34,6 @@ class AvroCodec:
             raise ValueError(f"expected a change-event record, got {type(decoded).__name__}")
         return decoded
 
-    def decode(self, data: bytes) -> Any:
-        return self._decode(data)
-
     def key(self, value: str) -> bytes:
         return self._key(value)
 
