@@ -1,18 +1,19 @@
-"""What the view's fold costs under faust against the same fold on bare client loops.
+"""What the view's fold costs on each Kafka client, to choose the streams engine's by numbers.
 
     .venv/bin/python -m bench.stream_runtimes RESIDENT_TOPIC SUBSIDY_TOPIC [--count N]
 
 Reads two department topics (``bench.streams`` prints the ones it fills) and runs the shipped
-resident view's per-event work (:func:`civicbus.streams.views.app.step`: decode, fold, render,
-encode) with the same codec three ways, each writing the view record and the state changelog
-record to fresh topics, as the worker does:
+resident view's batch fold (:func:`civicbus.streams.engine.batch.fold_batch`: decode, fold,
+render, encode) with the same codec, each way writing the view records and the state changelog
+records to fresh topics, as the worker does:
 
-1. in-process, no Kafka at all (the fold's own ceiling);
-2. a bare aiokafka consumer and producer loop (faust's client, without faust);
-3. a bare confluent-kafka consumer and producer loop (librdkafka).
+1. in-process, no Kafka at all, one event per batch and whole batches (the fold's own ceiling);
+2. a bare aiokafka consumer and producer loop (faust's client);
+3. a bare confluent-kafka consumer and producer loop (librdkafka; the engine's client).
 
-These loops have no consumer group, no commit and no transaction: they bound what a runtime on
-each client could reach, so the choice of the streams runtime can be made by numbers.
+These loops have no consumer group, no commit and no transaction: they bound what an engine on
+each client could reach. The engine itself (groups, transactions, stores) is measured by
+``bench.streams``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 from civicbus.core.kafka import ensure_topic
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.streams.codec import AvroCodec
-from civicbus.streams.views.app import step
+from civicbus.streams.engine.batch import fold_batch
 from civicbus.streams.views.catalog import load_all
 
 
@@ -64,15 +65,15 @@ def main() -> None:
     index = {args.resident_topic: 0, args.subsidy_topic: 1}
     topics = [args.resident_topic, args.subsidy_topic]
 
-    msgs = messages(bootstrap, topics, args.count)
-    table: dict[bytes, bytes] = {}
-    began = time.monotonic()
-    for m in msgs:
-        step(table, codec, spec, index[m.topic], m.value, m.offset)
-    inproc = len(msgs) / (time.monotonic() - began)
+    msgs = [
+        Record(m.topic, m.partition, m.offset, m.key, m.value)
+        for m in messages(bootstrap, topics, args.count)
+    ]
+    single, whole = in_process(spec, codec, index, msgs, 1), in_process(spec, codec, index, msgs, 2000)
 
     results = {
-        "fold alone, in process (no Kafka)": inproc,
+        "fold alone, in process, 1 event per batch": single,
+        "fold alone, in process, 2000 events per batch": whole,
         "aiokafka consumer + producer loop": asyncio.run(
             _aiokafka(bootstrap, topics, index, spec, codec, args.count)
         ),
@@ -84,6 +85,45 @@ def main() -> None:
     print(f"{'runtime':<48}{'events/s':>12}")
     for what, rate in results.items():
         print(f"{what:<48}{rate:>12,.0f}")
+
+
+class Record:
+    """A consumed message with confluent-kafka's accessors, as ``fold_batch`` reads it."""
+
+    __slots__ = ("_k", "_o", "_p", "_t", "_v")
+
+    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None):
+        self._t, self._p, self._o, self._k, self._v = topic, partition, offset, key, value
+
+    def topic(self) -> str:
+        return self._t
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+    def key(self) -> bytes | None:
+        return self._k
+
+    def value(self) -> bytes | None:
+        return self._v
+
+
+def fold(spec: Any, codec: Any, index: dict[str, int], table: dict[bytes, bytes], batch: list[Any]) -> Any:
+    """Fold one consumed batch into ``table`` as the engine does (all partitions in one store)."""
+    out = fold_batch(spec, codec, table.get, [(index[m.topic()], m) for m in batch])
+    table.update(out.states)
+    return out
+
+
+def in_process(spec: Any, codec: Any, index: dict[str, int], msgs: list[Record], size: int) -> float:
+    table: dict[bytes, bytes] = {}
+    began = time.monotonic()
+    for at in range(0, len(msgs), size):
+        fold(spec, codec, index, table, msgs[at : at + size])
+    return len(msgs) / (time.monotonic() - began)
 
 
 async def _aiokafka(
@@ -104,19 +144,19 @@ async def _aiokafka(
     seen, began = 0, 0.0
     try:
         while seen < count:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            batch = await consumer.getmany(timeout_ms=1000, max_records=2000)
             if batch and not began:
                 began = time.monotonic()
             pending = []
-            for records in batch.values():
-                for m in records:
-                    out = step(table, codec, spec, index[m.topic], m.value, m.offset)
-                    if out.changed and out.key is not None:
-                        pending.append(await producer.send(spec.topic, out.value, key=out.key))
-                        pending.append(
-                            await producer.send(f"{spec.topic}.changelog", table[out.key], key=out.key)
-                        )
-                    seen += 1
+            got = [
+                Record(m.topic, m.partition, m.offset, m.key, m.value) for rs in batch.values() for m in rs
+            ]
+            out = fold(spec, codec, index, table, got)
+            for key, value in out.records.items():
+                pending.append(await producer.send(spec.topic, value, key=key))
+            for key, value in out.states.items():
+                pending.append(await producer.send(f"{spec.topic}.changelog", value, key=key))
+            seen += len(got)
             if pending:
                 await asyncio.gather(*pending)
         return seen / (time.monotonic() - began)
@@ -146,20 +186,17 @@ def _confluent(
     seen, began = 0, 0.0
     try:
         while seen < count:
-            batch = consumer.consume(num_messages=5000, timeout=1.0)
+            batch = consumer.consume(num_messages=2000, timeout=1.0)
             if batch and not began:
                 began = time.monotonic()
-            for m in batch:
-                if m.error():
-                    continue
-                out = step(table, codec, spec, index[m.topic()], m.value(), m.offset())
-                if out.changed and out.key is not None:
-                    producer.produce(spec.topic, out.value, out.key, on_delivery=delivered)
-                    producer.produce(
-                        f"{spec.topic}.changelog", table[out.key], out.key, on_delivery=delivered
-                    )
-                    producer.poll(0)
-                seen += 1
+            got = [m for m in batch if not m.error()]
+            out = fold(spec, codec, index, table, got)
+            for key, value in out.records.items():
+                producer.produce(spec.topic, value, key, on_delivery=delivered)
+            for key, value in out.states.items():
+                producer.produce(f"{spec.topic}.changelog", value, key, on_delivery=delivered)
+            producer.poll(0)
+            seen += len(got)
         producer.flush()
         if failed:
             raise SystemExit(f"confluent-kafka: {len(failed)} deliveries failed, e.g. {failed[0]}")

@@ -2,7 +2,7 @@
 
 Call :func:`configure` once at process start. Afterwards ``structlog.get_logger()`` emits one JSON
 object per line on stderr with ``timestamp``, ``level``, ``event`` and the bound fields; the
-standard-library loggers of kafka-python, aiokafka and faust are routed through the same renderer
+standard-library loggers of kafka-python, aiokafka and librdkafka are routed through the same renderer
 so an operator's log pipeline sees one format.
 """
 
@@ -47,7 +47,6 @@ def configure(level: str = "INFO", component: str | None = None) -> None:
     # those waits itself (kafka.unavailable, with attempt and backoff), once per attempt.
     for noisy in ("kafka", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    for chatty in ("faust", "mode"):  # rebalances and recovery stalls are warnings operators need
-        logging.getLogger(chatty).setLevel(logging.WARNING)
+    logging.getLogger("librdkafka").setLevel(logging.WARNING)  # the streams engine's client
     if component:
         structlog.contextvars.bind_contextvars(component=component)

@@ -102,6 +102,19 @@ STREAMS_DEAD_LETTERS = Counter(
     "Events a processor could not decode or apply, sent to its dead-letter topic",
     ["processor"],
 )
+STREAMS_RESTORED = Counter(
+    "civicbus_streams_changelog_restored_total",
+    "State records a worker read from a view's changelog into its local store (the tail past its checkpoint)",
+    ["view"],
+)
+STREAMS_ABORTED = Counter(
+    "civicbus_streams_transactions_aborted_total",
+    "Batches whose transaction was aborted; they are folded again by the next session",
+)
+STREAMS_RESTARTS = Counter(
+    "civicbus_streams_session_restarts_total",
+    "Times the streams engine left the group and started a new session after a failure",
+)
 
 # --- schema registry ----------------------------------------------------------------------------
 REGISTRY_REQUESTS = Counter(

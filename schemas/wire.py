@@ -32,6 +32,7 @@ class AvroEncoder:
         self._parsed = fastavro.parse_schema(schema)
         self._registry = registry
         self._header: bytes | None = None
+        self._branches = _record_branches(schema)
 
     def register(self) -> None:
         """Register the schema now rather than on first use; raises RegistryError if refused."""
@@ -41,6 +42,13 @@ class AvroEncoder:
     def __call__(self, record: Any) -> bytes:
         self.register()
         assert self._header is not None
+        if self._branches and isinstance(record, dict):
+            # name the branch of an optional record: fastavro otherwise tries each branch by
+            # validating the value against it, a third of the cost of a view's record
+            record = {**record}
+            for name, branch in self._branches.items():
+                if isinstance(record.get(name), dict):
+                    record[name] = (branch, record[name])
         buf = io.BytesIO()
         buf.write(self._header)
         try:
@@ -48,6 +56,21 @@ class AvroEncoder:
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise SerializationError(f"record does not fit {self.subject}: {exc}") from exc
         return buf.getvalue()
+
+
+def _record_branches(schema: dict[str, Any] | str) -> dict[str, str]:
+    """Top-level fields typed ``["null", <a record>]``: field name → the record's full name."""
+    if not isinstance(schema, dict) or schema.get("type") != "record":
+        return {}
+    found = {}
+    for field in schema["fields"]:
+        branches = field["type"] if isinstance(field["type"], list) else []
+        records = [b for b in branches if isinstance(b, dict) and b.get("type") == "record"]
+        if len(branches) == 2 and "null" in branches and len(records) == 1:
+            record = records[0]
+            namespace = record.get("namespace", schema.get("namespace", ""))
+            found[field["name"]] = f"{namespace}.{record['name']}".lstrip(".")
+    return found
 
 
 class AvroDecoder:

@@ -1,1 +1,1 @@
-"""Stream processors (faust-streaming) that join departments' events into unified views."""
+"""Stream processors that join departments' events into unified views (declared in YAML)."""

@@ -1,79 +1,83 @@
 """Run the streams worker process until SIGTERM/SIGINT.
 
-Start-up, in order: serve /metrics, create every view's source, view and dead-letter topics
-(waiting for the broker), declare the app, hand each view a codec bound to the registry, register
-the views' schemas once the worker runs, then let faust take over.
+Start-up, in order: serve /metrics, create every view's source, view, changelog and dead-letter
+topics (waiting for the broker), register the views' schemas (waiting for the registry), then
+run the engine. A signal lets the batch in hand commit; the worker then leaves its group, so the
+others take its partitions over at once.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import signal
 import threading
+from collections.abc import Callable
+from types import FrameType
 
-import faust
 import structlog
 
+from civicbus.core.backoff import Stopped, retry
 from civicbus.core.kafka import ensure_topic
 from civicbus.ops import metrics
-from civicbus.ops.logging import configure
 from civicbus.schemas.registry_client import RegistryClient
+from civicbus.schemas.registry_errors import RegistryError
 
 from .codec import AvroCodec
+from .engine import changelog
+from .engine.batch import Codec
+from .engine.loop import Engine
 from .settings import StreamsSettings
-from .views.app import build
 from .views.spec import ViewSpec
 
-
-class _Worker(faust.Worker):
-    stop_timeout_s: float = 8.0
-
-    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
-        """faust installs its own log format here; put civicbus's JSON lines back."""
-        configure(logging.getLevelName(level), "streams")
-
-    def _schedule_shutdown(self, signal: signal.Signals) -> None:
-        """Stop as faust does, but never take longer than ``stop_timeout_s``.
-
-        With the broker away faust's shutdown waits about a minute on its clients. Ending the
-        process then loses nothing: offsets not committed make the events be read again, and the
-        fold is idempotent, so they change nothing."""
-        super()._schedule_shutdown(signal)
-        timer = threading.Timer(self.stop_timeout_s, self._force_exit)
-        timer.daemon = True
-        timer.start()
-
-    def _force_exit(self) -> None:
-        structlog.get_logger(__name__).warning("streams.stop_forced", after_s=self.stop_timeout_s)
-        logging.shutdown()
-        os._exit(0)
+log = structlog.get_logger(__name__)
 
 
-def create_topics(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
-    """Every source, view and dead-letter topic, created if missing (waiting for the broker)."""
-    bootstrap = settings.bootstrap_servers
+def create_topics(settings: StreamsSettings, specs: list[ViewSpec], stop: threading.Event) -> None:
+    """Every source, view, changelog and dead-letter topic, created if missing (waiting for the broker)."""
+    bootstrap, n = settings.bootstrap_servers, settings.partitions
     for spec in specs:
         for source in spec.sources:
-            ensure_topic(bootstrap, source.topic, settings.partitions)
-        ensure_topic(bootstrap, spec.topic, settings.partitions, compacted=True)
-        ensure_topic(bootstrap, spec.dead_letter_topic, 1)
+            ensure_topic(bootstrap, source.topic, n, stop=stop)
+        ensure_topic(bootstrap, spec.topic, n, compacted=True, stop=stop)
+        ensure_topic(bootstrap, changelog.topic(settings.app_id, spec.name), n, compacted=True, stop=stop)
+        ensure_topic(bootstrap, spec.dead_letter_topic, 1, stop=stop)
+
+
+class _Away(Exception):
+    """The registry did not answer (5xxxx); a refusal (4xxxx) ends the worker with its reason."""
+
+
+def _registering(codec: AvroCodec) -> Callable[[], None]:
+    def register() -> None:
+        try:
+            codec.register()
+        except RegistryError as exc:
+            if exc.code >= 50000:
+                raise _Away(exc.message) from exc
+            raise
+
+    return register
 
 
 def run(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
+    stop = threading.Event()
+
+    def on_signal(signum: int, _: FrameType | None) -> None:
+        log.info("streams.stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     metrics.serve(settings.metrics_port, settings.metrics_addr)
-    create_topics(settings, specs)
-    views = build(settings, specs)
-    # a short timeout: a registry call blocks the event loop, and faust's heartbeats with it
-    registry = RegistryClient(settings.registry_url, timeout_s=2.0)
-    codecs = {spec.name: AvroCodec(registry, spec) for spec in specs}
-    views.codecs.update(codecs)
-
-    @views.app.task  # type: ignore[untyped-decorator]
-    async def register_schemas() -> None:
-        for codec in codecs.values():
-            codec.register()
-
-    structlog.get_logger(__name__).info("streams.views", views=[s.name for s in specs])
-    worker = _Worker(views.app, loglevel="INFO", quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+    registry = RegistryClient(settings.registry_url, timeout_s=5.0)
+    codecs: dict[str, Codec] = {}
+    try:
+        create_topics(settings, specs, stop)
+        for spec in specs:
+            codec = AvroCodec(registry, spec)
+            retry(_registering(codec), f"registering the {spec.name} view's schemas", (_Away,), stop)
+            codecs[spec.name] = codec
+    except Stopped:
+        return
+    log.info("streams.views", views=[s.name for s in specs])
+    Engine(settings, specs, codecs, stop).run()
+    log.info("streams.stopped")

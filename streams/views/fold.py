@@ -90,43 +90,56 @@ def apply(state: State, ch: Change) -> Outcome:
 
 def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
     """The view's record for ``key``; None when no source holds a row for it any more."""
-    live: list[tuple[int, int, str, dict[str, Any]]] = []  # (source, -time, element, row), newest first
+    sources = spec.sources
+    live: list[tuple[int, str, dict[str, Any]]] = []  # (source, element, row): by source, newest first
     newest = 0
-    for index in range(len(spec.sources)):
-        for element, held in state.get(str(index), {}).items():
-            newest = max(newest, held["v"][0])
+    for index in range(len(sources)):
+        rows = state.get(str(index))
+        if not rows:
+            continue
+        held_rows = []
+        for element, held in rows.items():
+            when = held["v"][0]
+            newest = max(newest, when)
             if held["r"] is not None:
-                live.append((index, -held["v"][0], element, held["r"]))
+                held_rows.append((-when, element, held["r"]))
+        if len(held_rows) > 1:
+            held_rows.sort(key=lambda t: (t[0], t[1]))
+        live.extend((index, element, row) for _, element, row in held_rows)
     if not live:
         return None
-    live.sort(key=lambda t: (t[0], t[1], t[2]))
     out: dict[str, Any] = {spec.key: key}
     offers: dict[str, list[tuple[str, Any]]] = {}
-    for index, _, _, row in live:
-        source = spec.sources[index]
+    for index, _, row in live:
+        source = sources[index]
         for target, origin in source.fields.items():
-            if row.get(origin) is not None:
-                offers.setdefault(target, []).append((source.department, row[origin]))
+            value = row.get(origin)
+            if value is not None:
+                offers.setdefault(target, []).append((source.department, value))
     winners: dict[str, str] = {}
+    ranks = spec.ranks
     for target, offered in offers.items():
-        rank = spec.ranks[target]
-        department, value = min(offered, key=lambda o: rank[o[0]])
+        if len(offered) == 1:
+            department, value = offered[0]
+        else:
+            rank = ranks[target]
+            department, value = min(offered, key=lambda o: rank[o[0]])
         out[target], winners[target] = value, department
-    for index, source in enumerate(spec.sources):
+    for index, source in enumerate(sources):
         if source.row is not None:
-            out[source.row] = next((row for i, _, _, row in live if i == index), None)
+            out[source.row] = next((row for i, _, row in live if i == index), None)
         if source.collection is not None:
-            items = sorted((element, row) for i, _, element, row in live if i == index)
+            items = sorted((element, row) for i, element, row in live if i == index)
             out.setdefault(source.collection.into, []).extend(row for _, row in items)
     out["sources"] = dict(sorted(winners.items()))
-    out["departments"] = sorted({spec.sources[i].department for i, _, _, _ in live})
+    out["departments"] = sorted({sources[i].department for i, _, _ in live})
     out["disagreements"] = _disagreements(spec, offers)
     out["discrepancies"] = [
         f"{d['field']}: " + " ".join(f"{'/'.join(v['departments'])}={v['value']}" for v in d["values"])
         for d in out["disagreements"]
     ]
-    closers = [spec.sources[i] for i, _, _, row in live if _closes(spec.sources[i].closes, row)]
-    if any(s.closes for s in spec.sources):
+    if spec.closable:
+        closers = [sources[i] for i, _, row in live if _closes(sources[i].closes, row)]
         out["closed"] = bool(closers)
         out["closed_by"] = closers[0].department if closers else None
     out["updated_ms"] = newest
@@ -144,8 +157,11 @@ def _disagreements(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> 
     value of the most authoritative department first."""
     found = []
     for target in spec.discrepancies:
+        offered = offers.get(target, ())
+        if len(offered) < 2:
+            continue
         given: dict[str, set[str]] = {}
-        for department, value in offers.get(target, []):
+        for department, value in offered:
             given.setdefault(_text(value), set()).add(department)
         if len(given) > 1:
             rank = spec.ranks[target]

@@ -119,6 +119,11 @@ class ViewSpec(_Strict):
         fields = {f for s in self.sources for f in s.fields}
         return {f: {d: i for i, d in enumerate(self.ranking(f))} for f in fields}
 
+    @cached_property
+    def closable(self) -> bool:
+        """True when some source closes the view (its record then has ``closed`` and ``closed_by``)."""
+        return any(s.closes for s in self.sources)
+
 
 def load(path: str | Path) -> ViewSpec:
     """The view in ``path``; raises ViewError with every problem found."""

@@ -1,28 +1,34 @@
-"""A view key's fold state as bytes for its table (and the table's changelog), and back.
+"""A view key's fold state as bytes for its store (and the store's changelog), and back.
 
-JSON, readable with any tool; the values Avro decodes to that JSON lacks (dates, timestamps,
-decimals, bytes) are written as one-key objects (``{"$date": "2024-05-01"}``) and come back as
-the same Python values, so a state read back renders exactly the record it rendered before.
+JSON (orjson), readable with any tool; the values Avro decodes to that JSON lacks (dates,
+timestamps, decimals, bytes) are written as one-key objects (``{"$date": "2024-05-01"}``) and
+come back as the same Python values, so a state read back renders exactly the record it rendered
+before.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from .fold import State
+
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
 def encode(state: State) -> bytes:
-    return json.dumps(state, default=_tag, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return orjson.dumps(state, default=_tag, option=_OPTIONS)
 
 
 def decode(data: bytes) -> State:
-    state: State = json.loads(data, object_hook=_untag)
+    state = _untag(orjson.loads(data))
+    if not isinstance(state, dict):
+        raise ValueError("a fold state is a JSON object")
     return state
 
 
@@ -46,9 +52,17 @@ _UNTAG: dict[str, Callable[[str], Any]] = {
 }
 
 
-def _untag(obj: dict[str, Any]) -> Any:
-    if len(obj) == 1:
-        ((tag, text),) = obj.items()
-        if tag in _UNTAG:
-            return _UNTAG[tag](text)
-    return obj
+def _untag(node: Any) -> Any:
+    """orjson has no object hook: walk the decoded tree, turning tagged objects back into values."""
+    if isinstance(node, dict):
+        if len(node) == 1:
+            ((tag, text),) = node.items()
+            if tag in _UNTAG:
+                return _UNTAG[tag](text)
+        for k, v in node.items():
+            if isinstance(v, dict | list):
+                node[k] = _untag(v)
+        return node
+    if isinstance(node, list):
+        return [_untag(v) if isinstance(v, dict | list) else v for v in node]
+    return node

@@ -1,0 +1,1 @@
+"""How views run on Kafka: consumed in batches, folded, written in one transaction per batch."""

@@ -1,0 +1,311 @@
+"""The streams engine: every view of a worker folded batch by batch, exactly once.
+
+One consumer in the worker group reads every source topic; a source topic and its views' state
+changelogs and view topics are co-partitioned (same partition count, same key bytes), and the
+range assignor hands a worker the same partition numbers of every topic, so partition ``p`` of
+every view is folded on one worker, from its local store (:mod:`.stores`).
+
+Each batch (up to ``batch_size`` messages) is folded per view and partition (:mod:`.batch`), then
+written in one Kafka transaction: the view records, the changed states to the changelog, the
+dead letters, and the consumer offsets past the batch. A subscriber reading ``read_committed``
+thus sees each change once, even across a crash; only after the commit are the states written to
+the local stores. Anything that fails a transaction (a fenced or lost producer, a rebalance
+mid-commit, the broker away) ends the session: the consumer leaves, the stores close, and a new
+session rejoins after a backoff, restoring the stores' changelog tails and reading on from the
+committed offsets. While the registry is away, the batch is read again after a backoff; nothing
+is dead-lettered for it.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import socket
+import threading
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+
+from civicbus.core.backoff import Backoff
+from civicbus.core.deadletter import DeadLetter
+from civicbus.ops import metrics
+from civicbus.schemas.registry_errors import RegistryError
+
+from ..settings import StreamsSettings
+from ..views.spec import ViewSpec
+from . import changelog
+from .batch import Codec, Folded, Message, fold_batch
+from .stores import Store, open_store
+
+log = structlog.get_logger(__name__)
+_LIBRDKAFKA = logging.getLogger("librdkafka")
+
+
+class Restart(Exception):
+    """The session cannot go on (a transaction failed, a client is unusable): start a new one."""
+
+
+def instance_id(settings: StreamsSettings) -> str:
+    """This worker's stable name in the group: the same after a restart on the same data folder,
+    so its transactional id fences (and aborts) what its previous run left open."""
+    folder = str(settings.data_dir.resolve())
+    return f"{socket.gethostname()}-{zlib.crc32(folder.encode()):08x}"
+
+
+class Engine:
+    """Runs ``specs`` until ``stop`` is set; one instance per worker process."""
+
+    def __init__(
+        self,
+        settings: StreamsSettings,
+        specs: list[ViewSpec],
+        codecs: dict[str, Codec],
+        stop: threading.Event,
+    ) -> None:
+        self.settings = settings
+        self.specs = {spec.name: spec for spec in specs}
+        self.codecs = codecs
+        self.stop = stop
+        self.routes: dict[str, list[tuple[ViewSpec, int]]] = {}
+        for spec in specs:
+            for index, source in enumerate(spec.sources):
+                self.routes.setdefault(source.topic, []).append((spec, index))
+        self.stores: dict[tuple[str, int], Store] = {}
+        self.transactional_id = f"{settings.app_id}-{instance_id(settings)}"
+        self._restorer: Any = None
+        self._consumer: Any = None
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Fold until ``stop`` is set, starting a new session after any failure."""
+        waits = Backoff(cap_s=30.0)
+        while not self.stop.is_set():
+            try:
+                self._session()
+                return
+            except (Restart, KafkaException) as exc:
+                metrics.STREAMS_RESTARTS.inc()
+                delay = waits.next_delay()
+                log.warning("streams.session_restart", error=str(exc), retry_in_s=delay)
+                self.stop.wait(delay)
+
+    def _session(self) -> None:
+        s = self.settings
+        self._consumer = consumer = Consumer(
+            {
+                "bootstrap.servers": s.bootstrap_servers,
+                "group.id": s.app_id,
+                "client.id": self.transactional_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": int(s.session_timeout_s * 1000),
+                "heartbeat.interval.ms": int(s.session_timeout_s * 1000 / 3),
+                "max.poll.interval.ms": int(s.max_poll_interval_s * 1000),
+                "error_cb": self._client_error,
+                "logger": _LIBRDKAFKA,
+            }
+        )
+        self._restorer = Consumer(
+            {
+                "bootstrap.servers": s.bootstrap_servers,
+                "group.id": f"{s.app_id}-restore",  # never joined nor committed: assign() only
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                "error_cb": self._client_error,
+                "logger": _LIBRDKAFKA,
+            }
+        )
+        producer = Producer(
+            {
+                "bootstrap.servers": s.bootstrap_servers,
+                "transactional.id": self.transactional_id,
+                "transaction.timeout.ms": int(s.transaction_timeout_s * 1000),
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",  # Kafka's own: the same partition as the connectors'
+                "error_cb": self._client_error,
+                "logger": _LIBRDKAFKA,
+            }
+        )
+        try:
+            producer.init_transactions(s.transaction_timeout_s)
+            consumer.subscribe(
+                sorted(self.routes), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
+            )
+            log.info("streams.session_started", transactional_id=self.transactional_id)
+            waits = Backoff(cap_s=30.0)
+            while not self.stop.is_set():
+                msgs = consumer.consume(num_messages=s.batch_size, timeout=0.2)
+                if msgs and self._batch(consumer, producer, msgs, waits):
+                    waits.reset()
+        finally:
+            self._close_stores()
+            for client in (consumer, self._restorer):
+                try:
+                    client.close()
+                except (KafkaException, RuntimeError) as exc:
+                    log.warning("streams.close_failed", error=str(exc))
+
+    def _client_error(self, err: KafkaError) -> None:
+        """librdkafka reports trouble it retries itself (the broker away) here; a fatal one ends
+        the session."""
+        log.warning("streams.kafka_error", error=err.str(), fatal=err.fatal())
+
+    # --- partitions ---------------------------------------------------------------------------
+
+    def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        """Open and catch up the stores of the partitions this worker now folds.
+
+        The committed offsets are read first: for a ``read_committed`` consumer the broker answers
+        only once no transaction of the previous owner is pending on them, and that transaction
+        wrote its changelog records too, so the restore after it reads them."""
+        numbers = sorted({tp.partition for tp in partitions})
+        consumer.committed(partitions, timeout=self.settings.transaction_timeout_s * 2)
+        for number in numbers:
+            for name in self.specs:
+                if (name, number) not in self.stores:
+                    self.stores[(name, number)] = self._restore(name, number)
+        log.info("streams.assigned", partitions=numbers)
+
+    def _restore(self, view: str, partition: int) -> Store:
+        folder = self.settings.data_dir / self.settings.app_id / view / str(partition)
+        store = open_store(self.settings.store, folder)
+        read = changelog.restore(
+            self._restorer, changelog.topic(self.settings.app_id, view), partition, store
+        )
+        metrics.STREAMS_RESTORED.labels(view).inc(read)
+        log.info(
+            "streams.restored", view=view, partition=partition, records=read, checkpoint=store.checkpoint
+        )
+        return store
+
+    def _revoked(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        numbers = {tp.partition for tp in partitions}
+        self._close_stores(numbers)
+        log.info("streams.revoked", partitions=sorted(numbers))
+
+    def _close_stores(self, numbers: set[int] | None = None) -> None:
+        for where in [w for w in self.stores if numbers is None or w[1] in numbers]:
+            self.stores.pop(where).close()
+
+    # --- batches ------------------------------------------------------------------------------
+
+    def _batch(self, consumer: Any, producer: Any, msgs: list[Any], waits: Backoff) -> bool:
+        """Fold and commit one batch; False when it is to be read again (the registry is away)."""
+        groups: dict[tuple[str, int], list[tuple[int, Message]]] = {}
+        spans: dict[tuple[str, int], tuple[int, int]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for msg in msgs:
+            err = msg.error()
+            if err is not None:
+                if err.fatal():
+                    raise Restart(f"consumer: {err.str()}")
+                log.warning("streams.consume_error", error=err.str())
+                continue
+            topic, number, offset = msg.topic(), msg.partition(), msg.offset()
+            first, _ = spans.get((topic, number), (offset, offset))
+            spans[(topic, number)] = (first, offset)
+            for spec, index in self.routes[topic]:
+                groups.setdefault((spec.name, number), []).append((index, msg))
+                counts[(spec.name, topic)] = counts.get((spec.name, topic), 0) + 1
+        try:
+            results = {
+                where: fold_batch(self.specs[where[0]], self.codecs[where[0]], self.stores[where].get, events)
+                for where, events in groups.items()
+            }
+        except RegistryError as exc:  # the registry is away (5xxxx): read the batch again later
+            for (topic, number), (first, _) in spans.items():
+                consumer.seek(TopicPartition(topic, number, first))
+            delay = waits.next_delay()
+            for view in {v for v, _ in groups}:
+                metrics.STREAMS_RETRIES.labels(view, "registry").inc()
+            log.warning("streams.registry_unavailable", error=exc.message, retry_in_s=delay)
+            self.stop.wait(delay)
+            return False
+        ends = self._commit(consumer, producer, results, spans)
+        for where, folded in results.items():
+            if folded.states:
+                store = self.stores[where]
+                store.write(folded.states, ends.get(where, store.checkpoint))
+            metrics.STREAMS_VIEW_UPDATES.labels(where[0]).inc(len(folded.records))
+            metrics.STREAMS_DEAD_LETTERS.labels(where[0]).inc(len(folded.letters))
+        for (view, topic), n in counts.items():
+            metrics.STREAMS_EVENTS.labels(view, topic).inc(n)
+        return True
+
+    def _commit(
+        self,
+        consumer: Any,
+        producer: Any,
+        results: dict[tuple[str, int], Folded],
+        spans: dict[tuple[str, int], tuple[int, int]],
+    ) -> dict[tuple[str, int], int]:
+        """Write a batch's outcome and offsets in one transaction; each changelog partition's next
+        offset after it. Raises Restart if the transaction did not commit."""
+        ends: dict[tuple[str, int], int] = {}
+        failures: list[str] = []
+
+        def delivered(where: tuple[str, int]) -> Callable[[Any, Any], None]:
+            def report(err: Any, msg: Any) -> None:
+                if err is not None:
+                    failures.append(str(err))
+                else:
+                    ends[where] = max(ends.get(where, 0), msg.offset() + 1)
+
+            return report
+
+        app = self.settings.app_id
+        try:
+            producer.begin_transaction()
+            for (view, number), folded in results.items():
+                spec = self.specs[view]
+                for key, record in folded.records.items():
+                    producer.produce(spec.topic, record, key, partition=number)
+                report = delivered((view, number))
+                for key, value in folded.states.items():
+                    producer.produce(
+                        changelog.topic(app, view), value, key, partition=number, on_delivery=report
+                    )
+                for msg, reason in folded.letters:
+                    self._dead_letter(producer, spec, msg, reason)
+                producer.poll(0)
+            offsets = [TopicPartition(t, p, last + 1) for (t, p), (_, last) in spans.items()]
+            producer.send_offsets_to_transaction(
+                offsets, consumer.consumer_group_metadata(), self.settings.transaction_timeout_s
+            )
+            producer.flush(self.settings.transaction_timeout_s)
+            if failures:
+                raise Restart(f"{len(failures)} records not delivered, e.g. {failures[0]}")
+            producer.commit_transaction(self.settings.transaction_timeout_s)
+        except (KafkaException, BufferError, Restart) as exc:
+            try:
+                producer.abort_transaction(self.settings.transaction_timeout_s)
+            except KafkaException as abort:
+                log.warning("streams.abort_failed", error=str(abort))
+            metrics.STREAMS_ABORTED.inc()
+            raise Restart(f"transaction aborted: {exc}") from exc
+        return ends
+
+    def _dead_letter(self, producer: Any, spec: ViewSpec, msg: Message, reason: str) -> None:
+        where = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
+        key = msg.key()
+        letter = DeadLetter(
+            origin=spec.name,
+            origin_kind="processor",
+            source=where,
+            key={"b64": base64.b64encode(key).decode() if key is not None else ""},
+            position=where,
+            field="(event)",
+            reason=reason,
+            payload=msg.value(),
+        )
+        log.warning("streams.dead_letter", view=spec.name, reason=reason, **where)
+        k, v, headers = letter.encode()
+        producer.produce(spec.dead_letter_topic, v, k, headers=headers)
