@@ -89,9 +89,15 @@ def connector_file(work: Path, example: str, topic: str, **source: Any) -> Path:
 
 
 def worker_env(
-    work: Path, resident_topic: str, subsidy_topic: str, view_topic: str, port: int
+    work: Path,
+    resident_topic: str,
+    subsidy_topic: str,
+    view_topic: str,
+    port: int,
+    data: Path | None = None,
 ) -> dict[str, str]:
-    """A worker of its own running a copy of the shipped resident view over the given topics."""
+    """A worker of its own running a copy of the shipped resident view over the given topics
+    (its stores in ``data``, a fresh folder by default)."""
     tag = uuid.uuid4().hex[:6]
     views = work / f"views-{tag}"
     views.mkdir()
@@ -103,7 +109,7 @@ def worker_env(
         "CIVICBUS_STREAMS_APP_ID": f"bench-streams-{tag}",
         "CIVICBUS_STREAMS_VIEWS_DIR": str(views),
         "CIVICBUS_STREAMS_METRICS_PORT": str(port),
-        "CIVICBUS_STREAMS_DATA_DIR": tempfile.mkdtemp(prefix="bench-streams-"),
+        "CIVICBUS_STREAMS_DATA_DIR": str(data or tempfile.mkdtemp(prefix="bench-streams-")),
     }
 
 

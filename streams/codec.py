@@ -49,5 +49,11 @@ class AvroCodec:
         prefix.append(n)
         return self._key_header + bytes(prefix) + data
 
+    def unkey(self, data: bytes) -> str:
+        text = self._decode(data)
+        if not isinstance(text, str):
+            raise ValueError(f"expected a string key, got {type(text).__name__}")
+        return text
+
     def record(self, value: dict[str, Any]) -> bytes:
         return self._record(value)

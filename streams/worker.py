@@ -22,7 +22,7 @@ from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.registry_errors import RegistryError
 
 from .codec import AvroCodec
-from .engine import changelog
+from .engine import changelog, rekey
 from .engine.batch import Codec
 from .engine.loop import Engine
 from .settings import StreamsSettings
@@ -32,11 +32,16 @@ log = structlog.get_logger(__name__)
 
 
 def create_topics(settings: StreamsSettings, specs: list[ViewSpec], stop: threading.Event) -> None:
-    """Every source, view, changelog and dead-letter topic, created if missing (waiting for the broker)."""
+    """Every source, repartition, view, changelog and dead-letter topic, created if missing
+    (waiting for the broker)."""
     bootstrap, n = settings.bootstrap_servers, settings.partitions
+    app = settings.app_id
     for spec in specs:
-        for source in spec.sources:
+        for index, source in enumerate(spec.sources):
             ensure_topic(bootstrap, source.topic, n, stop=stop)
+            if source.rekeyed:
+                ensure_topic(bootstrap, rekey.topic(app, spec.name, index), n, stop=stop)
+                ensure_topic(bootstrap, rekey.changelog(app, spec.name, index), n, compacted=True, stop=stop)
         ensure_topic(bootstrap, spec.topic, n, compacted=True, stop=stop)
         ensure_topic(bootstrap, changelog.topic(settings.app_id, spec.name), n, compacted=True, stop=stop)
         ensure_topic(bootstrap, spec.dead_letter_topic, 1, stop=stop)

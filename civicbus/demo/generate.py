@@ -12,6 +12,7 @@ ID number whose check character is wrong: the connector must dead-letter them, n
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass
@@ -167,6 +168,11 @@ def local_now() -> dt.datetime:
     return dt.datetime.now(zone).replace(tzinfo=None)
 
 
+HOUSEHOLD_SIZES = (1, 2, 3, 4, 5)
+HOUSEHOLD_WEIGHTS = (25, 30, 25, 15, 5)
+"""Members per household and how often each size occurs (roughly a Chinese county's)."""
+
+
 def generate(
     hukou_url: str,
     minzheng_url: str,
@@ -176,14 +182,22 @@ def generate(
     bad_rate: float = 0.01,
 ) -> tuple[int, int]:
     """Write ``residents`` registrations and about ``subsidy_share`` as many subsidies; returns
-    (hukou rows, civil-affairs rows). Five percent of subsidy holders are not registered here."""
+    (hukou rows, civil-affairs rows). Five percent of subsidy holders are not registered here.
+    Consecutive people share a household (number, division and address) of one to five members."""
     rng = random.Random(seed)
     now = dt.datetime(2026, 1, 1, 8, 0, 0)
     hukou, minzheng = create(hukou_url), create(minzheng_url)
     h_rows: list[dict[str, object]] = []
     m_rows: list[dict[str, object]] = []
+    head: Person | None = None
+    room = 0
     for i in range(residents):
         p = person(rng)
+        if room == 0:
+            head, room = p, rng.choices(HOUSEHOLD_SIZES, HOUSEHOLD_WEIGHTS)[0]
+        assert head is not None
+        p = dataclasses.replace(p, division=head.division, address=head.address, household=head.household)
+        room -= 1
         ts = now + dt.timedelta(seconds=i // 10)  # ten rows share each timestamp
         if rng.random() > 0.05 or i == 0:
             h_rows.append(hukou_row(p, rng, ts))

@@ -115,7 +115,9 @@ def run_demo(residents: int, seconds: float | None) -> int:
     env = {**os.environ, "CIVICBUS_DEMO_DIR": str(demo_dir)}
     examples = resources.files("civicbus.connectors").joinpath("examples")
     streams = load(StreamsSettings)
-    resident_view = next(v for v in load_all(streams.views_dir) if v.record == "ResidentProfile")
+    views = load_all(streams.views_dir)
+    resident_view = next(v for v in views if v.record == "ResidentProfile")
+    others = [v.topic for v in views if v is not resident_view]
     connectors = load(ConnectorSettings)
     children: list[subprocess.Popen[bytes]] = []
     stop = threading.Event()
@@ -143,7 +145,8 @@ def run_demo(residents: int, seconds: float | None) -> int:
             f"• metrics: connectors {_metrics_url(connectors.metrics_addr, connectors.metrics_port)},"
             f" streams {_metrics_url(streams.metrics_addr, streams.metrics_port)},"
             f" registry {bus.registry_url}/metrics\n"
-            f"• unified resident profiles from {resident_view.topic}:\n",
+            + "".join(f"• also running: {t} (civicbus tail {t})\n" for t in others)
+            + f"• unified resident profiles from {resident_view.topic}:\n",
             flush=True,
         )
         deadline = time.monotonic() + seconds if seconds else None

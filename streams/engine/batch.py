@@ -29,6 +29,9 @@ from ..views import state as state_codec
 from ..views.fold import Change, Outcome, State, apply, change, render
 from ..views.spec import ViewSpec
 
+MOVED = "civicbus.moved-out"
+"""Header of a repartitioned event that removes its row from the view key it is sent to."""
+
 DIGEST = "h"
 """The state's entry holding the digest of the view record last written for its key."""
 
@@ -39,6 +42,10 @@ class Codec(Protocol):
     def event(self, data: bytes) -> dict[str, Any]: ...
 
     def key(self, value: str) -> bytes: ...
+
+    def unkey(self, data: bytes) -> str:
+        """The view key ``key`` encoded."""
+        ...
 
     def record(self, value: dict[str, Any]) -> bytes: ...
 
@@ -55,6 +62,8 @@ class Message(Protocol):
     def key(self) -> bytes | None: ...
 
     def value(self) -> bytes | None: ...
+
+    def headers(self) -> list[tuple[str, bytes]] | None: ...
 
 
 @dataclass
@@ -82,7 +91,8 @@ def fold_batch(
         if value is None:  # a Kafka tombstone: the delete event before it carried the row
             continue
         try:
-            ch = change(spec, index, codec.event(value), msg.offset() or 0)
+            moved = _moved_out(spec, index, msg, codec)
+            ch = change(spec, index, codec.event(value), msg.offset() or 0, moved)
             key = codec.key(ch.key)
         except RegistryError as exc:
             if exc.code >= 50000:
@@ -103,6 +113,17 @@ def fold_batch(
         except Exception:
             _one_by_one(spec, codec, lookup, key, applied, out)
     return out
+
+
+def _moved_out(spec: ViewSpec, index: int, msg: Message, codec: Codec) -> str | None:
+    """The view key a re-keyed row left, for an event the re-keying marked so (:mod:`.rekey`)."""
+    if not spec.sources[index].rekeyed:
+        return None
+    headers = msg.headers()
+    key = msg.key()
+    if headers and key is not None and any(name == MOVED for name, _ in headers):
+        return codec.unkey(key)
+    return None
 
 
 def _emit(spec: ViewSpec, codec: Codec, key: bytes, text: str, folded: State, out: Folded) -> None:

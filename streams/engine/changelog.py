@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
@@ -17,6 +18,21 @@ def topic(app_id: str, view: str) -> str:
     return f"{app_id}-view-{view}-changelog"
 
 
+METADATA_WAIT_S = 30.0
+
+
+def _wait_for(consumer: Any, name: str, partition: int) -> None:
+    """A topic just created may take a moment to reach the client's metadata."""
+    deadline = time.monotonic() + METADATA_WAIT_S
+    while True:
+        found = consumer.list_topics(name, timeout=5).topics.get(name)
+        if found is not None and found.error is None and partition in found.partitions:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name}[{partition}] is not in the broker's metadata")
+        time.sleep(0.2)
+
+
 def restore(consumer: Any, name: str, partition: int, store: Store) -> int:
     """Apply the changelog partition past the store's checkpoint to it; the number of records read.
 
@@ -25,6 +41,7 @@ def restore(consumer: Any, name: str, partition: int, store: Store) -> int:
     committed; a transaction still open on the partition belongs to a worker that no longer owns
     it, and is aborted by the broker at its timeout.
     """
+    _wait_for(consumer, name, partition)
     start = store.checkpoint if store.checkpoint > 0 else OFFSET_BEGINNING
     low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=30)
     if high <= max(store.checkpoint, low):
@@ -36,7 +53,8 @@ def restore(consumer: Any, name: str, partition: int, store: Store) -> int:
     try:
         while True:
             done = False
-            for msg in consumer.consume(num_messages=CHUNK, timeout=1.0):
+            # consume() waits for a full chunk or the timeout, even past the end: keep it short
+            for msg in consumer.consume(num_messages=CHUNK, timeout=0.1):
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:

@@ -23,8 +23,9 @@ import logging
 import socket
 import threading
 import zlib
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -36,12 +37,29 @@ from civicbus.schemas.registry_errors import RegistryError
 
 from ..settings import StreamsSettings
 from ..views.spec import ViewSpec
-from . import changelog
-from .batch import Codec, Folded, Message, fold_batch
+from . import changelog, rekey
+from .batch import MOVED, Codec, Folded, Message, fold_batch
+from .rekey import Rekeyed, rekey_batch
 from .stores import Store, open_store
 
 log = structlog.get_logger(__name__)
 _LIBRDKAFKA = logging.getLogger("librdkafka")
+_PREFETCH_KB = 16 * 1024
+"""Messages a consumer fetches ahead, at most (librdkafka's default, 64 MB, doubles a busy worker's RSS)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    """What the engine does with a topic's events for one view: fold them, or re-key them."""
+
+    kind: Literal["fold", "rekey"]
+    spec: ViewSpec
+    index: int
+
+
+def rekey_store(view: str, index: int) -> str:
+    """The name of the store remembering where source ``index`` of ``view`` sent each row."""
+    return f"{view}.{index}.keys"
 
 
 class Restart(Exception):
@@ -69,10 +87,19 @@ class Engine:
         self.specs = {spec.name: spec for spec in specs}
         self.codecs = codecs
         self.stop = stop
-        self.routes: dict[str, list[tuple[ViewSpec, int]]] = {}
+        app = settings.app_id
+        self.routes: dict[str, list[Route]] = {}
+        self.changelogs: dict[str, str] = {}  # store name → its changelog topic
         for spec in specs:
+            self.changelogs[spec.name] = changelog.topic(app, spec.name)
             for index, source in enumerate(spec.sources):
-                self.routes.setdefault(source.topic, []).append((spec, index))
+                if source.rekeyed:
+                    self.routes.setdefault(source.topic, []).append(Route("rekey", spec, index))
+                    folded_from = rekey.topic(app, spec.name, index)
+                    self.changelogs[rekey_store(spec.name, index)] = rekey.changelog(app, spec.name, index)
+                else:
+                    folded_from = source.topic
+                self.routes.setdefault(folded_from, []).append(Route("fold", spec, index))
         self.stores: dict[tuple[str, int], Store] = {}
         self.transactional_id = f"{settings.app_id}-{instance_id(settings)}"
         self._restorer: Any = None
@@ -87,7 +114,7 @@ class Engine:
             try:
                 self._session()
                 return
-            except (Restart, KafkaException) as exc:
+            except (Restart, KafkaException, RuntimeError) as exc:
                 metrics.STREAMS_RESTARTS.inc()
                 delay = waits.next_delay()
                 log.warning("streams.session_restart", error=str(exc), retry_in_s=delay)
@@ -107,6 +134,7 @@ class Engine:
                 "session.timeout.ms": int(s.session_timeout_s * 1000),
                 "heartbeat.interval.ms": int(s.session_timeout_s * 1000 / 3),
                 "max.poll.interval.ms": int(s.max_poll_interval_s * 1000),
+                "queued.max.messages.kbytes": _PREFETCH_KB,
                 "error_cb": self._client_error,
                 "logger": _LIBRDKAFKA,
             }
@@ -119,6 +147,10 @@ class Engine:
                 "isolation.level": "read_committed",
                 "enable.partition.eof": True,
                 "auto.offset.reset": "earliest",
+                # the end of a partition shows only in a fetch that finds nothing new, which the
+                # broker holds back this long (500 ms by default) for every partition restored
+                "fetch.wait.max.ms": 20,
+                "queued.max.messages.kbytes": _PREFETCH_KB,
                 "error_cb": self._client_error,
                 "logger": _LIBRDKAFKA,
             }
@@ -142,7 +174,7 @@ class Engine:
             log.info("streams.session_started", transactional_id=self.transactional_id)
             waits = Backoff(cap_s=30.0)
             while not self.stop.is_set():
-                msgs = consumer.consume(num_messages=s.batch_size, timeout=0.2)
+                msgs = consumer.consume(num_messages=s.batch_size, timeout=0.1)
                 if msgs and self._batch(consumer, producer, msgs, waits):
                     waits.reset()
         finally:
@@ -169,20 +201,18 @@ class Engine:
         numbers = sorted({tp.partition for tp in partitions})
         consumer.committed(partitions, timeout=self.settings.transaction_timeout_s * 2)
         for number in numbers:
-            for name in self.specs:
+            for name in self.changelogs:
                 if (name, number) not in self.stores:
                     self.stores[(name, number)] = self._restore(name, number)
         log.info("streams.assigned", partitions=numbers)
 
-    def _restore(self, view: str, partition: int) -> Store:
-        folder = self.settings.data_dir / self.settings.app_id / view / str(partition)
+    def _restore(self, name: str, partition: int) -> Store:
+        folder = self.settings.data_dir / self.settings.app_id / name / str(partition)
         store = open_store(self.settings.store, folder)
-        read = changelog.restore(
-            self._restorer, changelog.topic(self.settings.app_id, view), partition, store
-        )
-        metrics.STREAMS_RESTORED.labels(view).inc(read)
+        read = changelog.restore(self._restorer, self.changelogs[name], partition, store)
+        metrics.STREAMS_RESTORED.labels(name).inc(read)
         log.info(
-            "streams.restored", view=view, partition=partition, records=read, checkpoint=store.checkpoint
+            "streams.restored", store=name, partition=partition, records=read, checkpoint=store.checkpoint
         )
         return store
 
@@ -200,6 +230,7 @@ class Engine:
     def _batch(self, consumer: Any, producer: Any, msgs: list[Any], waits: Backoff) -> bool:
         """Fold and commit one batch; False when it is to be read again (the registry is away)."""
         groups: dict[tuple[str, int], list[tuple[int, Message]]] = {}
+        moves: dict[tuple[str, int], tuple[Route, list[Message]]] = {}
         spans: dict[tuple[str, int], tuple[int, int]] = {}
         counts: dict[tuple[str, str], int] = {}
         for msg in msgs:
@@ -212,30 +243,45 @@ class Engine:
             topic, number, offset = msg.topic(), msg.partition(), msg.offset()
             first, _ = spans.get((topic, number), (offset, offset))
             spans[(topic, number)] = (first, offset)
-            for spec, index in self.routes[topic]:
-                groups.setdefault((spec.name, number), []).append((index, msg))
-                counts[(spec.name, topic)] = counts.get((spec.name, topic), 0) + 1
+            for route in self.routes[topic]:
+                name = route.spec.name
+                if route.kind == "fold":
+                    groups.setdefault((name, number), []).append((route.index, msg))
+                else:
+                    moves.setdefault((rekey_store(name, route.index), number), (route, []))[1].append(msg)
+                counts[(name, topic)] = counts.get((name, topic), 0) + 1
         try:
             results = {
                 where: fold_batch(self.specs[where[0]], self.codecs[where[0]], self.stores[where].get, events)
                 for where, events in groups.items()
             }
+            rekeyed = {
+                where: rekey_batch(r.spec, r.index, self.codecs[r.spec.name], self.stores[where].get, events)
+                for where, (r, events) in moves.items()
+            }
         except RegistryError as exc:  # the registry is away (5xxxx): read the batch again later
             for (topic, number), (first, _) in spans.items():
                 consumer.seek(TopicPartition(topic, number, first))
             delay = waits.next_delay()
-            for view in {v for v, _ in groups}:
+            for view in {r.spec.name for rs in self.routes.values() for r in rs}:
                 metrics.STREAMS_RETRIES.labels(view, "registry").inc()
             log.warning("streams.registry_unavailable", error=exc.message, retry_in_s=delay)
             self.stop.wait(delay)
             return False
-        ends = self._commit(consumer, producer, results, spans)
-        for where, folded in results.items():
-            if folded.states:
+        ends = self._commit(consumer, producer, results, rekeyed, moves, spans)
+        written: list[tuple[tuple[str, int], Mapping[bytes, bytes | None]]] = [
+            *((w, f.states) for w, f in results.items()),
+            *((w, r.states) for w, r in rekeyed.items()),
+        ]
+        for where, states in written:
+            if states:
                 store = self.stores[where]
-                store.write(folded.states, ends.get(where, store.checkpoint))
-            metrics.STREAMS_VIEW_UPDATES.labels(where[0]).inc(len(folded.records))
-            metrics.STREAMS_DEAD_LETTERS.labels(where[0]).inc(len(folded.letters))
+                store.write(states, ends.get(where, store.checkpoint))
+        for (view, _), folded in results.items():
+            metrics.STREAMS_VIEW_UPDATES.labels(view).inc(len(folded.records))
+            metrics.STREAMS_DEAD_LETTERS.labels(view).inc(len(folded.letters))
+        for where, (route, _) in moves.items():
+            metrics.STREAMS_DEAD_LETTERS.labels(route.spec.name).inc(len(rekeyed[where].letters))
         for (view, topic), n in counts.items():
             metrics.STREAMS_EVENTS.labels(view, topic).inc(n)
         return True
@@ -245,6 +291,8 @@ class Engine:
         consumer: Any,
         producer: Any,
         results: dict[tuple[str, int], Folded],
+        rekeyed: dict[tuple[str, int], Rekeyed],
+        moves: dict[tuple[str, int], tuple[Route, list[Message]]],
         spans: dict[tuple[str, int], tuple[int, int]],
     ) -> dict[tuple[str, int], int]:
         """Write a batch's outcome and offsets in one transaction; each changelog partition's next
@@ -270,11 +318,22 @@ class Engine:
                     producer.produce(spec.topic, record, key, partition=number)
                 report = delivered((view, number))
                 for key, value in folded.states.items():
-                    producer.produce(
-                        changelog.topic(app, view), value, key, partition=number, on_delivery=report
-                    )
+                    producer.produce(self.changelogs[view], value, key, partition=number, on_delivery=report)
                 for msg, reason in folded.letters:
                     self._dead_letter(producer, spec, msg, reason)
+                producer.poll(0)
+            for (name, number), outcome in rekeyed.items():
+                route = moves[(name, number)][0]
+                repartition = rekey.topic(app, route.spec.name, route.index)
+                for key, value, moved in outcome.sends:
+                    producer.produce(repartition, value, key, headers=[(MOVED, b"1")] if moved else None)
+                report = delivered((name, number))
+                for row_key, view_key in outcome.states.items():
+                    producer.produce(
+                        self.changelogs[name], view_key, row_key, partition=number, on_delivery=report
+                    )
+                for msg, reason in outcome.letters:
+                    self._dead_letter(producer, route.spec, msg, reason)
                 producer.poll(0)
             offsets = [TopicPartition(t, p, last + 1) for (t, p), (_, last) in spans.items()]
             producer.send_offsets_to_transaction(

@@ -45,14 +45,21 @@ class Change:
     """The row after the change; None when the row is gone."""
 
 
-def change(spec: ViewSpec, index: int, envelope: dict[str, Any], offset: int) -> Change:
-    """The change a decoded envelope makes; raises ValueError for one that names no view key."""
+def change(
+    spec: ViewSpec, index: int, envelope: dict[str, Any], offset: int, moved_from: str | None = None
+) -> Change:
+    """The change a decoded envelope makes; raises ValueError for one that names no view key.
+
+    ``moved_from`` names the view key a re-keyed row left (its key field changed): the change
+    then removes the row from that key, at the event's version."""
     source = spec.sources[index]
     after = envelope.get("after") if envelope.get("op") != "d" else None
     row = after if after is not None else envelope.get("before")
     if row is None:
         raise ValueError("the event has neither 'after' nor 'before': it names no row")
-    key = row.get(source.key)
+    if moved_from is not None:
+        after = None
+    key = moved_from if moved_from is not None else row.get(source.key)
     if key is None or key == "":
         raise ValueError(f"the row has no {source.key!r}, the view's key")
     element = ""

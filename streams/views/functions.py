@@ -43,9 +43,18 @@ def lives_alone(members: Any, *, as_of_ms: int) -> bool:
     return len(members or []) == 1
 
 
+def elderly_alone(members: Any, *, as_of_ms: int) -> bool:
+    """Exactly one member, aged 60 or older at the view's time (独居老人)."""
+    if not members or len(members) != 1:
+        return False
+    years = age(members[0].get("birth_date"), as_of_ms=as_of_ms)
+    return years is not None and years >= 60
+
+
 FUNCTIONS: dict[str, Function] = {
     "age": age,
     "count": count,
     "is_elderly": is_elderly,
     "lives_alone": lives_alone,
+    "elderly_alone": elderly_alone,
 }

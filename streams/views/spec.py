@@ -183,10 +183,6 @@ def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
             produced.add(source.row)
             if source.row not in view_fields or not _fits(record, view_fields[source.row]):
                 problems.append(f"{place}.row: {spec.record}.{source.row} is not a {source.record} record")
-        if source.rekeyed:
-            problems.append(
-                f"{place}.keyed_by: re-keying a source through a repartition topic is not built yet"
-            )
         if source.collection is not None:
             into, ident = source.collection.into, source.collection.id
             produced.add(into)

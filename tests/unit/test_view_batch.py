@@ -50,6 +50,9 @@ class JsonCodec:
     def key(self, value: str) -> bytes:
         return value.encode()
 
+    def unkey(self, data: bytes) -> str:
+        return data.decode()
+
     def record(self, value: dict[str, Any]) -> bytes:
         if value.get("name") == "refused":
             raise ValueError("name: does not fit the record")
@@ -62,6 +65,8 @@ class Msg:
 
     event: dict[str, Any] | bytes | None
     at: int = 0
+    keyed: bytes = b"X1"
+    moved: bool = False
 
     def topic(self) -> str:
         return "t"
@@ -73,7 +78,10 @@ class Msg:
         return self.at
 
     def key(self) -> bytes:
-        return b"X1"
+        return self.keyed
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return [("civicbus.moved-out", b"1")] if self.moved else None
 
     def value(self) -> bytes | None:
         if self.event is None or isinstance(self.event, bytes):
@@ -100,7 +108,7 @@ def record(out: Folded, key: bytes = b"X1") -> dict[str, Any] | None:
 
 
 def test_the_shipped_views_are_valid() -> None:
-    assert [p.name for p in sorted(shipped().glob("*.yaml"))] == ["resident-profile.yaml"]
+    assert [p.name for p in sorted(shipped().glob("*.yaml"))] == ["household.yaml", "resident-profile.yaml"]
     assert VIEW.topic == "civicbus.view.resident-profile"
 
 
