@@ -104,6 +104,7 @@ def worker_env(
     spec = yaml.safe_load((VIEWS / "resident-profile.yaml").read_text(encoding="utf-8"))
     spec |= {"name": f"bench-{tag}", "topic": view_topic, "dead_letters": f"bench.deadletter.{tag}"}
     spec["sources"][0]["topic"], spec["sources"][1]["topic"] = resident_topic, subsidy_topic
+    spec["sources"][2]["topic"] = f"bench.death.{tag}"  # 卫健: no deaths in the bench
     (views / "resident-profile.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     return {
         "CIVICBUS_STREAMS_APP_ID": f"bench-streams-{tag}",

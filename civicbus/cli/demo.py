@@ -29,9 +29,7 @@ def command(ctx: click.Context, residents: int, seconds: float | None) -> None:
 @click.option("--residents", default=2000, show_default=True)
 @click.option("--seed", default=12345, show_default=True)
 def generate(out: Path, residents: int, seed: int) -> None:
-    """Write the sample 公安 and 民政 SQLite databases."""
-    from civicbus.demo.generate import generate as write
+    """Write the sample departments' SQLite databases."""
+    from civicbus.demo.generate import write_demo
 
-    out.mkdir(parents=True, exist_ok=True)
-    h, m = write(f"sqlite:///{out / 'hukou.db'}", f"sqlite:///{out / 'minzheng.db'}", residents, seed)
-    click.echo(f"wrote {h} household-registration rows and {m} civil-affairs rows to {out}")
+    click.echo(f"wrote {write_demo(out, residents, seed)}")

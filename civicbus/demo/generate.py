@@ -16,11 +16,13 @@ import dataclasses
 import datetime as dt
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
 from civicbus.connectors.base import SourceSettings
+from civicbus.schemas.standards import uscc
 from civicbus.schemas.standards.id_number import check_char
 
 SURNAMES = (
@@ -68,6 +70,40 @@ MINZHENG = sa.Table(
     sa.Column("yffje", sa.String(20), comment="月发放金额"),
     sa.Column("ksrq", sa.String(20)),
     sa.Column("zt", sa.String(10), comment="在保/暂停/退出"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+WEIJIAN = sa.Table(
+    "WJ_SWYXZM",
+    metadata,
+    sa.Column("ZMBH", sa.String(20), primary_key=True, comment="死亡医学证明编号"),
+    sa.Column("SFZH", sa.String(18), comment="身份证号"),
+    sa.Column("XM", sa.String(50), comment="姓名"),
+    sa.Column("SWRQ", sa.String(10), comment="死亡日期 YYYY-MM-DD"),
+    sa.Column("SWYYLB", sa.String(10), comment="死亡原因类别 疾病/损伤/其他"),
+    sa.Column("SWDD", sa.String(10), comment="死亡地点 医疗机构/家中/其他"),
+    sa.Column("GXSJ", sa.DateTime, nullable=False, comment="更新时间"),
+)
+SCJG = sa.Table(
+    "SCZT_DJXX",
+    metadata,
+    sa.Column("TYSHXYDM", sa.String(18), primary_key=True, comment="统一社会信用代码"),
+    sa.Column("QYMC", sa.String(100), comment="企业名称"),
+    sa.Column("JGLB", sa.String(2), comment="机构类别（代码第1-2位）"),
+    sa.Column("FDDBR", sa.String(50), comment="法定代表人"),
+    sa.Column("SSXQ", sa.String(6), comment="所属县区"),
+    sa.Column("ZS", sa.String(200), comment="住所"),
+    sa.Column("CLRQ", sa.String(8), comment="成立日期 YYYYMMDD"),
+    sa.Column("DJZT", sa.String(4), comment="登记状态 存续/吊销/注销"),
+    sa.Column("GXSJ", sa.DateTime, nullable=False, comment="更新时间"),
+)
+YINGJI = sa.Table(
+    "yj_aqjc",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("xydm", sa.String(18), comment="被检查单位统一社会信用代码"),
+    sa.Column("jcrq", sa.String(20), comment="检查日期"),
+    sa.Column("jcjl", sa.String(10), comment="检查结论 合格/责令整改/停产停业整顿"),
+    sa.Column("wtms", sa.String(200), comment="问题描述"),
     sa.Column("updated_at", sa.DateTime, nullable=False),
 )
 
@@ -180,15 +216,19 @@ def generate(
     seed: int = 12345,
     subsidy_share: float = 0.3,
     bad_rate: float = 0.01,
+    weijian_url: str | None = None,
 ) -> tuple[int, int]:
     """Write ``residents`` registrations and about ``subsidy_share`` as many subsidies; returns
     (hukou rows, civil-affairs rows). Five percent of subsidy holders are not registered here.
-    Consecutive people share a household (number, division and address) of one to five members."""
+    Consecutive people share a household (number, division and address) of one to five members.
+    With ``weijian_url``, the health commission's death certificates name about 2 % of the
+    registered residents, most of them old."""
     rng = random.Random(seed)
     now = dt.datetime(2026, 1, 1, 8, 0, 0)
     hukou, minzheng = create(hukou_url), create(minzheng_url)
     h_rows: list[dict[str, object]] = []
     m_rows: list[dict[str, object]] = []
+    w_rows: list[dict[str, object]] = []
     head: Person | None = None
     room = 0
     for i in range(residents):
@@ -201,11 +241,101 @@ def generate(
         ts = now + dt.timedelta(seconds=i // 10)  # ten rows share each timestamp
         if rng.random() > 0.05 or i == 0:
             h_rows.append(hukou_row(p, rng, ts))
+            if rng.random() < (0.06 if p.birth.year < 1945 else 0.005):
+                w_rows.append(weijian_row(p, rng, ts, len(w_rows)))
         if rng.random() < subsidy_share:
             m_rows.append(minzheng_row(p, rng, ts, bad=rng.random() < bad_rate))
-    for engine, table, rows in ((hukou, HUKOU, h_rows), (minzheng, MINZHENG, m_rows)):
-        with engine.begin() as conn:
-            for start in range(0, len(rows), 5000):
-                conn.execute(table.insert(), rows[start : start + 5000])
-        engine.dispose()
+    _write(hukou, HUKOU, h_rows)
+    _write(minzheng, MINZHENG, m_rows)
+    if weijian_url is not None:
+        _write(create(weijian_url), WEIJIAN, w_rows)
     return len(h_rows), len(m_rows)
+
+
+def _write(engine: sa.Engine, table: sa.Table, rows: list[dict[str, object]]) -> None:
+    with engine.begin() as conn:
+        for start in range(0, len(rows), 5000):
+            conn.execute(table.insert(), rows[start : start + 5000])
+    engine.dispose()
+
+
+def weijian_row(p: Person, rng: random.Random, now: dt.datetime, n: int) -> dict[str, object]:
+    died = dt.date(2025, 1, 1) + dt.timedelta(days=rng.randrange(0, 360))
+    return {
+        "ZMBH": f"{p.division}{died:%Y}{n:08d}",
+        "SFZH": p.id_number,
+        "XM": p.name,
+        "SWRQ": f"{died:%Y-%m-%d}",
+        "SWYYLB": rng.choice(["疾病"] * 8 + ["损伤", "其他"]),
+        "SWDD": rng.choice(["医疗机构"] * 6 + ["家中"] * 3 + ["其他"]),
+        "GXSJ": now,
+    }
+
+
+TRADES = ["科技", "商贸", "建筑", "餐饮", "物流", "化工", "食品", "机械"]
+FINDINGS = ["消防通道堵塞", "安全培训记录缺失", "危险化学品存放不规范", "应急预案未演练"]
+
+
+def credit_code(rng: random.Random, division: str) -> str:
+    """A valid unified social credit code (GB 32100-2015) of a company registered in ``division``."""
+    body = "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
+    first17 = f"91{division}{body}{uscc.org_check_char(body)}"
+    return first17 + uscc.check_char(first17)
+
+
+def generate_enterprises(scjg_url: str, yingji_url: str, count: int, seed: int = 54321) -> tuple[int, int]:
+    """Write ``count`` market registrations (市场监管) and one to three safety inspections
+    (应急管理) for about 40 % of them; returns (registrations, inspections)."""
+    rng = random.Random(seed)
+    now = dt.datetime(2026, 1, 1, 8, 0, 0)
+    s_rows: list[dict[str, object]] = []
+    y_rows: list[dict[str, object]] = []
+    for i in range(count):
+        owner = person(rng)
+        code = credit_code(rng, owner.division)
+        ts = now + dt.timedelta(seconds=i // 10)
+        founded = dt.date(1995, 1, 1) + dt.timedelta(days=rng.randrange(0, 365 * 30))
+        s_rows.append(
+            {
+                "TYSHXYDM": code,
+                "QYMC": f"北京{rng.choice(GIVEN)}{rng.choice(GIVEN)}{rng.choice(TRADES)}有限公司",
+                "JGLB": "91",
+                "FDDBR": owner.name,
+                "SSXQ": owner.division,
+                "ZS": owner.address,
+                "CLRQ": f"{founded:%Y%m%d}",
+                "DJZT": rng.choice(["存续"] * 18 + ["吊销", "注销"]),
+                "GXSJ": ts,
+            }
+        )
+        for _ in range(rng.choice([0] * 6 + [1, 1, 2, 3])):
+            result = rng.choice(["合格"] * 6 + ["责令整改"] * 3 + ["停产停业整顿"])
+            y_rows.append(
+                {
+                    "xydm": code.lower() if rng.random() < 0.1 else code,  # typed by hand
+                    "jcrq": _legacy_date(dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(0, 700)), rng),
+                    "jcjl": result,
+                    "wtms": None if result == "合格" else rng.choice(FINDINGS),
+                    "updated_at": ts,
+                }
+            )
+    _write(create(scjg_url), SCJG, s_rows)
+    _write(create(yingji_url), YINGJI, y_rows)
+    return len(s_rows), len(y_rows)
+
+
+def write_demo(out: Path, residents: int, seed: int = 12345) -> str:
+    """Every demo department's SQLite database in ``out`` (公安, 民政, 卫健, 市场监管, 应急管理,
+    one enterprise per ten residents); a line saying what was written."""
+    out.mkdir(parents=True, exist_ok=True)
+    h, m = generate(
+        f"sqlite:///{out / 'hukou.db'}",
+        f"sqlite:///{out / 'minzheng.db'}",
+        residents,
+        seed,
+        weijian_url=f"sqlite:///{out / 'weijian.db'}",
+    )
+    e, i = generate_enterprises(
+        f"sqlite:///{out / 'scjg.db'}", f"sqlite:///{out / 'yingji.db'}", max(residents // 10, 10)
+    )
+    return f"公安 {h} rows, 民政 {m} rows, 卫健 deaths, 市场监管 {e} rows, 应急管理 {i} rows in {out}"

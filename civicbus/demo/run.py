@@ -1,7 +1,8 @@
 """``civicbus demo``: the whole path on sample data, printed as a person would want to see it.
 
-Starts (or finds) the local broker, then the registry, both demo connectors and the streams worker
-as child processes; tails the unified view and prints each profile as it forms. After the first
+Starts (or finds) the local broker, then the registry, five departments' demo connectors and the
+streams worker (running the three shipped views) as child processes; tails the unified resident
+view and prints each profile as it forms. After the first
 profiles, it inserts a new resident into both departmental databases and reports how long the
 new profile took to appear. Children are stopped with SIGTERM on exit; the broker is stopped only
 if the demo started it.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,10 +33,26 @@ from civicbus.ops.kafka.settings import BrokerSettings
 from civicbus.streams.settings import StreamsSettings
 from civicbus.streams.views.catalog import load_all
 
-from .generate import HUKOU, MINZHENG, generate, hukou_row, local_now, minzheng_row, person
+from .generate import (
+    HUKOU,
+    MINZHENG,
+    hukou_row,
+    local_now,
+    minzheng_row,
+    person,
+    write_demo,
+)
 
 log = structlog.get_logger(__name__)
 GENDER = {"1": "男", "2": "女", "0": "未知", "9": "未说明"}
+DEMO_CONNECTORS = (
+    "gongan-hukou",
+    "minzheng-subsidy",
+    "weijian-death",
+    "scjg-enterprise",
+    "yingji-inspection",
+)
+"""The departmental systems the demo runs (connectors/examples), feeding the three shipped views."""
 
 
 def _spawn(args: list[str], logfile: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -74,6 +92,9 @@ def describe(profile: dict[str, Any]) -> str:
     line = f"{profile['id_number']}  {who}  [{'+'.join(profile['departments'])}]"
     if subs:
         line += f"  民政: {subs}"
+    if profile.get("closed"):
+        died = profile["death"]["death_date"] if profile.get("death") else ""
+        line += f"  ✝ 已故 {died} ({profile['closed_by']})"
     if profile["discrepancies"]:
         line += f"  ⚠ {'; '.join(profile['discrepancies'])}"
     return line
@@ -106,12 +127,9 @@ def run_demo(residents: int, seconds: float | None) -> int:
         f"• starting Kafka {'' if started_broker else '(already running) '}at {bcfg.bootstrap} …", flush=True
     )
     broker.start(bcfg)
-    if not (demo_dir / "hukou.db").exists():
-        demo_dir.mkdir(parents=True, exist_ok=True)
-        h, m = generate(
-            f"sqlite:///{demo_dir / 'hukou.db'}", f"sqlite:///{demo_dir / 'minzheng.db'}", residents
-        )
-        print(f"• wrote sample databases in {demo_dir}: 公安 {h} rows, 民政 {m} rows", flush=True)
+    if not (demo_dir / "weijian.db").exists():  # the sample set before 卫健 joined lacks it
+        shutil.rmtree(demo_dir, ignore_errors=True)
+        print(f"• wrote sample databases: {write_demo(demo_dir, residents)}", flush=True)
     env = {**os.environ, "CIVICBUS_DEMO_DIR": str(demo_dir)}
     examples = resources.files("civicbus.connectors").joinpath("examples")
     streams = load(StreamsSettings)
@@ -132,8 +150,7 @@ def run_demo(residents: int, seconds: float | None) -> int:
                 [
                     "connectors",
                     "run",
-                    str(examples / "gongan-hukou.yaml"),
-                    str(examples / "minzheng-subsidy.yaml"),
+                    *(str(examples / f"{name}.yaml") for name in DEMO_CONNECTORS),
                 ],
                 logs / "connectors.log",
                 env,
@@ -209,7 +226,8 @@ def _follow(
                         continue
                     profile = decode(rec.value)
                     shown += 1
-                    if shown <= 20 or profile["id_number"] == live_id or profile["discrepancies"]:
+                    notable = profile["discrepancies"] or profile.get("closed")
+                    if shown <= 20 or profile["id_number"] == live_id or notable:
                         print(describe(profile), flush=True)
                     if profile["id_number"] == live_id and profile["subsidies"] and profile["registration"]:
                         print(

@@ -51,10 +51,16 @@ def elderly_alone(members: Any, *, as_of_ms: int) -> bool:
     return years is not None and years >= 60
 
 
+def needs_follow_up(inspections: Any, *, as_of_ms: int) -> bool:
+    """Some inspection did not pass (责令整改 or 停产停业整顿)."""
+    return any(i.get("result") not in (None, "PASSED") for i in inspections or [])
+
+
 FUNCTIONS: dict[str, Function] = {
     "age": age,
     "count": count,
     "is_elderly": is_elderly,
     "lives_alone": lives_alone,
     "elderly_alone": elderly_alone,
+    "needs_follow_up": needs_follow_up,
 }

@@ -132,12 +132,29 @@ def test_catalog_lists_every_topic_and_field(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     md = (tmp_path / "catalog.md").read_text(encoding="utf-8")
     html = (tmp_path / "catalog.html").read_text(encoding="utf-8")
-    for topic in ("civicbus.gongan.resident", "civicbus.minzheng.subsidy", "civicbus.view.resident-profile"):
+    published = (
+        "civicbus.gongan.resident",
+        "civicbus.minzheng.subsidy",
+        "civicbus.weijian.death",
+        "civicbus.scjg.enterprise",
+        "civicbus.yingji.inspection",
+        "civicbus.view.resident-profile",
+        "civicbus.view.household",
+        "civicbus.view.enterprise",
+    )
+    for topic in published:
         assert f"`{topic}`" in md and topic in html
-    for name in ("Resident", "Subsidy", "ResidentProfile"):
+    for name in (
+        "Resident",
+        "Subsidy",
+        "ResidentProfile",
+        "HouseholdProfile",
+        "EnterpriseProfile",
+        "Inspection",
+    ):
         for field in model.schema(name)["fields"]:
             assert f"`{field['name']}`" in md
-    for unpublished in ("ServiceTicket", "LegalEntity", "MeterReading", "Household", "Address"):
+    for unpublished in ("ServiceTicket", "MeterReading", "Household", "Address"):
         assert unpublished in md and unpublished in html
     assert "有条件共享" in html and "重要数据" in html and "<script" not in html
 

@@ -108,7 +108,8 @@ def record(out: Folded, key: bytes = b"X1") -> dict[str, Any] | None:
 
 
 def test_the_shipped_views_are_valid() -> None:
-    assert [p.name for p in sorted(shipped().glob("*.yaml"))] == ["household.yaml", "resident-profile.yaml"]
+    shipped_files = [p.name for p in sorted(shipped().glob("*.yaml"))]
+    assert shipped_files == ["enterprise.yaml", "household.yaml", "resident-profile.yaml"]
     assert VIEW.topic == "civicbus.view.resident-profile"
 
 
