@@ -104,7 +104,8 @@ def worker_env(
     spec = yaml.safe_load((VIEWS / "resident-profile.yaml").read_text(encoding="utf-8"))
     spec |= {"name": f"bench-{tag}", "topic": view_topic, "dead_letters": f"bench.deadletter.{tag}"}
     spec["sources"][0]["topic"], spec["sources"][1]["topic"] = resident_topic, subsidy_topic
-    spec["sources"][2]["topic"] = f"bench.death.{tag}"  # 卫健: no deaths in the bench
+    for n, extra in enumerate(spec["sources"][2:]):  # 卫健, 残联, 人社: quiet in the bench
+        extra["topic"] = f"bench.quiet{n}.{tag}"
     (views / "resident-profile.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     return {
         "CIVICBUS_STREAMS_APP_ID": f"bench-streams-{tag}",

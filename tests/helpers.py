@@ -277,7 +277,8 @@ def streams_env(bus_env: dict[str, str], tmp: Path, resident_topic: str, subsidy
     spec["name"] = unique("resident-profile").lower()
     spec["topic"], spec["dead_letters"] = unique("view"), unique("dlq")
     spec["sources"][0]["topic"], spec["sources"][1]["topic"] = resident_topic, subsidy_topic
-    spec["sources"][2]["topic"] = unique("death")  # 卫健: no deaths in these tests
+    for extra in spec["sources"][2:]:  # 卫健, 残联, 人社: quiet in these tests
+        extra["topic"] = unique("quiet")
     (views / "resident-profile.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     env = {
         **bus_env,

@@ -83,6 +83,29 @@ WEIJIAN = sa.Table(
     sa.Column("SWDD", sa.String(10), comment="死亡地点 医疗机构/家中/其他"),
     sa.Column("GXSJ", sa.DateTime, nullable=False, comment="更新时间"),
 )
+CANLIAN = sa.Table(
+    "CL_CJRZ",
+    metadata,
+    sa.Column("CJZH", sa.String(20), primary_key=True, comment="残疾人证号"),
+    sa.Column("SFZH", sa.String(18), comment="身份证号"),
+    sa.Column("XM", sa.String(50), comment="姓名"),
+    sa.Column("CJLB", sa.String(2), comment="残疾类别 视力/听力/言语/肢体/智力/精神/多重"),
+    sa.Column("CJDJ", sa.String(4), comment="残疾等级 一级至四级"),
+    sa.Column("FZRQ", sa.String(10), comment="发证日期"),
+    sa.Column("ZT", sa.String(4), comment="状态 有效/注销"),
+    sa.Column("GXSJ", sa.DateTime, nullable=False, comment="更新时间"),
+)
+RENSHE = sa.Table(
+    "rs_ylbx_cbxx",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sfzh", sa.String(18), comment="身份证号"),
+    sa.Column("xm", sa.String(50)),
+    sa.Column("xz", sa.String(10), comment="险种 职工养老/居民养老"),
+    sa.Column("cbzt", sa.String(10), comment="参保状态 参保缴费/暂停缴费/待遇领取/终止参保"),
+    sa.Column("yylj", sa.String(20), comment="月养老金"),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
 SCJG = sa.Table(
     "SCZT_DJXX",
     metadata,
@@ -217,18 +240,23 @@ def generate(
     subsidy_share: float = 0.3,
     bad_rate: float = 0.01,
     weijian_url: str | None = None,
+    canlian_url: str | None = None,
+    renshe_url: str | None = None,
 ) -> tuple[int, int]:
     """Write ``residents`` registrations and about ``subsidy_share`` as many subsidies; returns
     (hukou rows, civil-affairs rows). Five percent of subsidy holders are not registered here.
     Consecutive people share a household (number, division and address) of one to five members.
     With ``weijian_url``, the health commission's death certificates name about 2 % of the
-    registered residents, most of them old."""
+    registered residents, most of them old; with ``canlian_url`` about 6 % hold a disability
+    certificate; with ``renshe_url`` most adults have a pension insurance row."""
     rng = random.Random(seed)
     now = dt.datetime(2026, 1, 1, 8, 0, 0)
     hukou, minzheng = create(hukou_url), create(minzheng_url)
     h_rows: list[dict[str, object]] = []
     m_rows: list[dict[str, object]] = []
     w_rows: list[dict[str, object]] = []
+    c_rows: list[dict[str, object]] = []
+    r_rows: list[dict[str, object]] = []
     head: Person | None = None
     room = 0
     for i in range(residents):
@@ -243,12 +271,21 @@ def generate(
             h_rows.append(hukou_row(p, rng, ts))
             if rng.random() < (0.06 if p.birth.year < 1945 else 0.005):
                 w_rows.append(weijian_row(p, rng, ts, len(w_rows)))
+            if rng.random() < 0.06:
+                c_rows.append(canlian_row(p, rng, ts))
+            if p.birth.year < 2006 and rng.random() < 0.85:
+                r_rows.append(renshe_row(p, rng, ts))
         if rng.random() < subsidy_share:
             m_rows.append(minzheng_row(p, rng, ts, bad=rng.random() < bad_rate))
     _write(hukou, HUKOU, h_rows)
     _write(minzheng, MINZHENG, m_rows)
-    if weijian_url is not None:
-        _write(create(weijian_url), WEIJIAN, w_rows)
+    for url, table, rows in (
+        (weijian_url, WEIJIAN, w_rows),
+        (canlian_url, CANLIAN, c_rows),
+        (renshe_url, RENSHE, r_rows),
+    ):
+        if url is not None:
+            _write(create(url), table, rows)
     return len(h_rows), len(m_rows)
 
 
@@ -269,6 +306,46 @@ def weijian_row(p: Person, rng: random.Random, now: dt.datetime, n: int) -> dict
         "SWYYLB": rng.choice(["疾病"] * 8 + ["损伤", "其他"]),
         "SWDD": rng.choice(["医疗机构"] * 6 + ["家中"] * 3 + ["其他"]),
         "GXSJ": now,
+    }
+
+
+DISABILITY_CATEGORIES = ["视力", "听力", "言语", "肢体", "智力", "精神", "多重"]
+GRADES = ["一级", "二级", "三级", "四级"]
+
+
+def canlian_row(p: Person, rng: random.Random, now: dt.datetime) -> dict[str, object]:
+    category, grade = rng.randrange(7), rng.randrange(4)
+    issued = dt.date(2010, 1, 1) + dt.timedelta(days=rng.randrange(0, 5000))
+    return {
+        "CJZH": f"{p.id_number}{category + 1}{grade + 1}",  # GB/T 26341: ID, category, grade
+        "SFZH": p.id_number,
+        "XM": p.name,
+        "CJLB": DISABILITY_CATEGORIES[category],
+        "CJDJ": GRADES[grade],
+        "FZRQ": f"{issued:%Y-%m-%d}",
+        "ZT": rng.choice(["有效"] * 19 + ["注销"]),
+        "GXSJ": now,
+    }
+
+
+def renshe_row(p: Person, rng: random.Random, now: dt.datetime) -> dict[str, object]:
+    retired = p.birth.year < 1966
+    status = (
+        rng.choice(["待遇领取"] * 9 + ["终止参保"])
+        if retired
+        else rng.choice(["参保缴费"] * 8 + ["暂停缴费"])
+    )
+    scheme = rng.choice(["职工养老"] * 6 + ["居民养老"] * 4)
+    pension = None
+    if status == "待遇领取":
+        pension = f"{rng.randrange(150, 600) if scheme == '居民养老' else rng.randrange(2500, 6500)}.00"
+    return {
+        "sfzh": _legacy_id(p, rng),
+        "xm": p.name,
+        "xz": scheme,
+        "cbzt": status,
+        "yylj": pension,
+        "updated_at": now,
     }
 
 
@@ -325,8 +402,8 @@ def generate_enterprises(scjg_url: str, yingji_url: str, count: int, seed: int =
 
 
 def write_demo(out: Path, residents: int, seed: int = 12345) -> str:
-    """Every demo department's SQLite database in ``out`` (公安, 民政, 卫健, 市场监管, 应急管理,
-    one enterprise per ten residents); a line saying what was written."""
+    """Every demo department's SQLite database in ``out`` (公安, 民政, 卫健, 残联, 人社, 市场监管,
+    应急管理, one enterprise per ten residents); a line saying what was written."""
     out.mkdir(parents=True, exist_ok=True)
     h, m = generate(
         f"sqlite:///{out / 'hukou.db'}",
@@ -334,8 +411,10 @@ def write_demo(out: Path, residents: int, seed: int = 12345) -> str:
         residents,
         seed,
         weijian_url=f"sqlite:///{out / 'weijian.db'}",
+        canlian_url=f"sqlite:///{out / 'canlian.db'}",
+        renshe_url=f"sqlite:///{out / 'renshe.db'}",
     )
     e, i = generate_enterprises(
         f"sqlite:///{out / 'scjg.db'}", f"sqlite:///{out / 'yingji.db'}", max(residents // 10, 10)
     )
-    return f"公安 {h} rows, 民政 {m} rows, 卫健 deaths, 市场监管 {e} rows, 应急管理 {i} rows in {out}"
+    return f"公安 {h} rows, 民政 {m} rows, 卫健, 残联, 人社, 市场监管 {e} rows, 应急管理 {i} rows in {out}"

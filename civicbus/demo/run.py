@@ -1,6 +1,6 @@
 """``civicbus demo``: the whole path on sample data, printed as a person would want to see it.
 
-Starts (or finds) the local broker, then the registry, five departments' demo connectors and the
+Starts (or finds) the local broker, then the registry, seven departments' demo connectors and the
 streams worker (running the three shipped views) as child processes; tails the unified resident
 view and prints each profile as it forms. After the first
 profiles, it inserts a new resident into both departmental databases and reports how long the
@@ -127,7 +127,7 @@ def run_demo(residents: int, seconds: float | None) -> int:
         f"• starting Kafka {'' if started_broker else '(already running) '}at {bcfg.bootstrap} …", flush=True
     )
     broker.start(bcfg)
-    if not (demo_dir / "weijian.db").exists():  # the sample set before 卫健 joined lacks it
+    if not (demo_dir / "renshe.db").exists():  # a sample set from before 人社 joined lacks it
         shutil.rmtree(demo_dir, ignore_errors=True)
         print(f"• wrote sample databases: {write_demo(demo_dir, residents)}", flush=True)
     env = {**os.environ, "CIVICBUS_DEMO_DIR": str(demo_dir)}

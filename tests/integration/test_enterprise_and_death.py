@@ -1,7 +1,7 @@
-"""Two more departments' data through connectors into the shipped views, in one worker:
-the enterprise view (一企一档: 市场监管 registrations and 应急管理 inspections by credit code)
-and 卫健 death registrations closing resident profiles. The records decode with
-confluent-kafka's AvroDeserializer."""
+"""More departments' data through connectors into the shipped views, in one worker: the
+enterprise view (一企一档: 市场监管 registrations and 应急管理 inspections by credit code), and the
+resident view with 卫健 death registrations closing profiles, 残联 disability certificates and
+人社 pension insurance. The records decode with confluent-kafka's AvroDeserializer."""
 
 from __future__ import annotations
 
@@ -16,8 +16,17 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from civicbus.demo.generate import HUKOU, SCJG, WEIJIAN, YINGJI, generate, generate_enterprises
-from civicbus.schemas.standards import uscc
+from civicbus.demo.generate import (
+    CANLIAN,
+    HUKOU,
+    RENSHE,
+    SCJG,
+    WEIJIAN,
+    YINGJI,
+    generate,
+    generate_enterprises,
+)
+from civicbus.schemas.standards import id_number, uscc
 
 from ..helpers import VIEWS, connector_file, read_topic, spawn, stop, unique, view_state, wait_until
 
@@ -39,18 +48,27 @@ def copy_view(folder: Path, name: str, topics: list[str]) -> str:
     return str(spec["topic"])
 
 
-def test_enterprises_join_their_inspections_and_a_death_closes_a_profile(
+def test_enterprises_join_their_inspections_and_residents_their_deaths_disabilities_and_pensions(
     tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
 ) -> None:
-    db = {
-        name: f"sqlite:///{tmp_path / name}.db" for name in ("hukou", "minzheng", "weijian", "scjg", "yingji")
-    }
-    generate(db["hukou"], db["minzheng"], 600, bad_rate=0.0, weijian_url=db["weijian"])
+    names = ("hukou", "minzheng", "weijian", "canlian", "renshe", "scjg", "yingji")
+    db = {name: f"sqlite:///{tmp_path / name}.db" for name in names}
+    generate(
+        db["hukou"],
+        db["minzheng"],
+        600,
+        bad_rate=0.0,
+        weijian_url=db["weijian"],
+        canlian_url=db["canlian"],
+        renshe_url=db["renshe"],
+    )
     generate_enterprises(db["scjg"], db["yingji"], 150)
     files = {}
     for example, name in (
         ("gongan-hukou.yaml", "hukou"),
         ("weijian-death.yaml", "weijian"),
+        ("canlian-disability.yaml", "canlian"),
+        ("renshe-pension.yaml", "renshe"),
         ("scjg-enterprise.yaml", "scjg"),
         ("yingji-inspection.yaml", "yingji"),
     ):
@@ -60,7 +78,9 @@ def test_enterprises_join_their_inspections_and_a_death_closes_a_profile(
     views.mkdir()
     enterprise_view = copy_view(views, "enterprise", [topic["scjg"], topic["yingji"]])
     resident_view = copy_view(
-        views, "resident-profile", [topic["hukou"], unique("subsidy"), topic["weijian"]]
+        views,
+        "resident-profile",
+        [topic["hukou"], unique("subsidy"), topic["weijian"], topic["canlian"], topic["renshe"]],
     )
     env = {
         **bus_env,
@@ -71,6 +91,8 @@ def test_enterprises_join_their_inspections_and_a_death_closes_a_profile(
     registered = {r.TYSHXYDM for r in rows(db["scjg"], SCJG)}
     inspections = Counter(uscc.normalize(r.xydm) for r in rows(db["yingji"], YINGJI))
     dead = {r.SFZH for r in rows(db["weijian"], WEIJIAN)}
+    certificates = Counter(r.SFZH for r in rows(db["canlian"], CANLIAN))
+    insured = {id_number.normalize(r.sfzh): r.cbzt for r in rows(db["renshe"], RENSHE)}
     residents = {r.GMSFHM for r in rows(db["hukou"], HUKOU)}
     assert dead and dead <= residents and inspections
 
@@ -88,10 +110,15 @@ def test_enterprises_join_their_inspections_and_a_death_closes_a_profile(
 
         def deaths_complete() -> bool:
             state = view_state(bootstrap, registry_url, resident_view)
-            return set(state) == residents and all(p["closed"] == (k in dead) for k, p in state.items())
+            return set(state) == residents and all(
+                p["closed"] == (k in dead)
+                and len(p["disabilities"]) == certificates[k]
+                and (p["pension"] is not None) == (k in insured)
+                for k, p in state.items()
+            )
 
         wait_until(enterprises_complete, 120, "every enterprise with its inspections", interval=1)
-        wait_until(deaths_complete, 120, "every death closing its profile", interval=1)
+        wait_until(deaths_complete, 120, "every death, certificate and pension in its profile", interval=1)
     finally:
         for proc in procs:
             stop(proc)
@@ -114,6 +141,15 @@ def test_enterprises_join_their_inspections_and_a_death_closes_a_profile(
         assert (firm["registration"] is not None) == (code in registered)
     assert any(f["needs_follow_up"] for f in firms.values())
     people = decoded(resident_view, len(residents))
-    for id_number in dead:
-        profile = people[id_number]
-        assert profile["closed_by"] == "卫健" and profile["death"]["id_number"] == id_number
+    for person in dead:
+        profile = people[person]
+        assert profile["closed_by"] == "卫健" and profile["death"]["id_number"] == person
+    status = {
+        "参保缴费": "CONTRIBUTING",
+        "暂停缴费": "SUSPENDED",
+        "待遇领取": "RECEIVING",
+        "终止参保": "TERMINATED",
+    }
+    for person, state in insured.items():
+        assert people[person]["pension"]["status"] == status[state]
+    assert any(d["grade"] == 1 for p in people.values() for d in p["disabilities"])

@@ -209,11 +209,11 @@ def test_views_validate_lists_every_problem_of_every_file(tmp_path: Path) -> Non
     broken = tmp_path / "broken.yaml"
     text = (shipped() / "resident-profile.yaml").read_text(encoding="utf-8")
     broken.write_text(
-        text.replace("record: Subsidy", "record: Nothing").replace("[公安, 民政]", "[公安, 残联]")
+        text.replace("record: Subsidy", "record: Nothing").replace("[公安, 民政]", "[公安, 统计局]")
     )
     result = CliRunner().invoke(
         main, ["views", "validate", str(shipped() / "resident-profile.yaml"), str(broken)]
     )
     assert result.exit_code == 2
     assert "resident-profile.yaml: ok" in result.output
-    assert "no canonical record named 'Nothing'" in result.output and "残联 is not one of" in result.output
+    assert "no canonical record named 'Nothing'" in result.output and "统计局 is not one of" in result.output
