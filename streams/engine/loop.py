@@ -22,6 +22,7 @@ import base64
 import logging
 import socket
 import threading
+import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -60,6 +61,25 @@ class Route:
 def rekey_store(view: str, index: int) -> str:
     """The name of the store remembering where source ``index`` of ``view`` sent each row."""
     return f"{view}.{index}.keys"
+
+
+class ErrorLog:
+    """librdkafka's error callback: what it retries itself (the broker away), logged once per
+    kind of error every ``every_s`` with how often it recurred meanwhile. A fatal error also
+    surfaces from the client's next call, which ends the session."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self.every_s = every_s
+        self._last: dict[int, tuple[float, int]] = {}  # error code → (last logged, repeats since)
+
+    def __call__(self, err: KafkaError) -> None:
+        now = time.monotonic()
+        logged, repeats = self._last.get(err.code(), (-self.every_s, 0))
+        if now - logged < self.every_s and not err.fatal():
+            self._last[err.code()] = (logged, repeats + 1)
+            return
+        self._last[err.code()] = (now, 0)
+        log.warning("streams.kafka_error", error=err.str(), fatal=err.fatal(), repeated=repeats)
 
 
 class Restart(Exception):
@@ -103,7 +123,16 @@ class Engine:
         self.stores: dict[tuple[str, int], Store] = {}
         self.transactional_id = f"{settings.app_id}-{instance_id(settings)}"
         self._restorer: Any = None
-        self._consumer: Any = None
+        self._broken: Exception | None = None
+        self._errors = ErrorLog()
+        self._common: dict[str, Any] = {
+            "error_cb": self._errors,
+            "logger": _LIBRDKAFKA,
+            "log.connection.close": False,
+            # a broker that is away is retried from 0.5 s up to every 10 s, not every 100 ms
+            "reconnect.backoff.ms": 500,
+            "reconnect.backoff.max.ms": 10_000,
+        }
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -122,7 +151,8 @@ class Engine:
 
     def _session(self) -> None:
         s = self.settings
-        self._consumer = consumer = Consumer(
+        self._broken = None
+        consumer = Consumer(
             {
                 "bootstrap.servers": s.bootstrap_servers,
                 "group.id": s.app_id,
@@ -135,8 +165,7 @@ class Engine:
                 "heartbeat.interval.ms": int(s.session_timeout_s * 1000 / 3),
                 "max.poll.interval.ms": int(s.max_poll_interval_s * 1000),
                 "queued.max.messages.kbytes": _PREFETCH_KB,
-                "error_cb": self._client_error,
-                "logger": _LIBRDKAFKA,
+                **self._common,
             }
         )
         self._restorer = Consumer(
@@ -151,8 +180,7 @@ class Engine:
                 # broker holds back this long (500 ms by default) for every partition restored
                 "fetch.wait.max.ms": 20,
                 "queued.max.messages.kbytes": _PREFETCH_KB,
-                "error_cb": self._client_error,
-                "logger": _LIBRDKAFKA,
+                **self._common,
             }
         )
         producer = Producer(
@@ -162,8 +190,7 @@ class Engine:
                 "transaction.timeout.ms": int(s.transaction_timeout_s * 1000),
                 "linger.ms": 5,
                 "partitioner": "murmur2_random",  # Kafka's own: the same partition as the connectors'
-                "error_cb": self._client_error,
-                "logger": _LIBRDKAFKA,
+                **self._common,
             }
         )
         try:
@@ -175,6 +202,8 @@ class Engine:
             waits = Backoff(cap_s=30.0)
             while not self.stop.is_set():
                 msgs = consumer.consume(num_messages=s.batch_size, timeout=0.1)
+                if self._broken is not None:  # raised in a rebalance callback, inside consume()
+                    raise Restart(f"taking partitions over: {self._broken}")
                 if msgs and self._batch(consumer, producer, msgs, waits):
                     waits.reset()
         finally:
@@ -185,11 +214,6 @@ class Engine:
                 except (KafkaException, RuntimeError) as exc:
                     log.warning("streams.close_failed", error=str(exc))
 
-    def _client_error(self, err: KafkaError) -> None:
-        """librdkafka reports trouble it retries itself (the broker away) here; a fatal one ends
-        the session."""
-        log.warning("streams.kafka_error", error=err.str(), fatal=err.fatal())
-
     # --- partitions ---------------------------------------------------------------------------
 
     def _assigned(self, consumer: Any, partitions: list[TopicPartition]) -> None:
@@ -199,11 +223,15 @@ class Engine:
         only once no transaction of the previous owner is pending on them, and that transaction
         wrote its changelog records too, so the restore after it reads them."""
         numbers = sorted({tp.partition for tp in partitions})
-        consumer.committed(partitions, timeout=self.settings.transaction_timeout_s * 2)
-        for number in numbers:
-            for name in self.changelogs:
-                if (name, number) not in self.stores:
-                    self.stores[(name, number)] = self._restore(name, number)
+        try:
+            consumer.committed(partitions, timeout=self.settings.transaction_timeout_s * 2)
+            for number in numbers:
+                for name in self.changelogs:
+                    if (name, number) not in self.stores:
+                        self.stores[(name, number)] = self._restore(name, number)
+        except Exception as exc:  # an exception must not cross librdkafka's callback: end the session
+            self._broken = exc
+            return
         log.info("streams.assigned", partitions=numbers)
 
     def _restore(self, name: str, partition: int) -> Store:

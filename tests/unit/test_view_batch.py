@@ -217,3 +217,34 @@ def test_views_validate_lists_every_problem_of_every_file(tmp_path: Path) -> Non
     assert result.exit_code == 2
     assert "resident-profile.yaml: ok" in result.output
     assert "no canonical record named 'Nothing'" in result.output and "统计局 is not one of" in result.output
+
+
+def test_librdkafka_errors_are_logged_once_a_period_with_their_repeats() -> None:
+    from structlog.testing import capture_logs
+
+    from civicbus.streams.engine.loop import ErrorLog
+
+    class Err:
+        def __init__(self, code: int, fatal: bool = False) -> None:
+            self._code, self._fatal = code, fatal
+
+        def code(self) -> int:
+            return self._code
+
+        def fatal(self) -> bool:
+            return self._fatal
+
+        def str(self) -> str:
+            return f"error {self._code}"
+
+    errors = ErrorLog(every_s=3600)
+    with capture_logs() as logs:
+        for _ in range(50):
+            errors(Err(-195))  # all brokers down, over and over
+        errors(Err(-185))
+        errors(Err(-195, fatal=True))
+    assert [(e["error"], e["repeated"], e["fatal"]) for e in logs] == [
+        ("error -195", 0, False),
+        ("error -185", 0, False),
+        ("error -195", 49, True),
+    ]
