@@ -26,14 +26,15 @@ from typing import Any, Protocol
 from civicbus.schemas.registry_errors import RegistryError
 
 from ..views import state as state_codec
-from ..views.fold import Change, Outcome, State, apply, change, render
+from ..views.fold import Change, Outcome, State, apply, change, render, upgrade
 from ..views.spec import ViewSpec
 
 MOVED = "civicbus.moved-out"
 """Header of a repartitioned event that removes its row from the view key it is sent to."""
 
-DIGEST = "h"
-"""The state's entry holding the digest of the view record last written for its key."""
+DIGEST = ""
+"""The state's entry holding the digest of the view record last written for its key (no source
+can have an empty name)."""
 
 
 class Codec(Protocol):
@@ -104,7 +105,7 @@ def fold_batch(
             continue
         if key not in held:
             stored = lookup(key)
-            held[key] = state_codec.decode(stored) if stored is not None else {}
+            held[key] = upgrade(spec, state_codec.decode(stored)) if stored is not None else {}
         if apply(held[key], ch) is Outcome.NEWER:
             changes.setdefault(key, []).append((ch, msg))
     for key, applied in changes.items():
@@ -148,7 +149,7 @@ def _one_by_one(
     """A key whose batch renders a record the view refuses: apply its changes one at a time from
     the stored state, keeping those that render and reporting the ones that do not."""
     stored = lookup(key)
-    good: State = state_codec.decode(stored) if stored is not None else {}
+    good: State = upgrade(spec, state_codec.decode(stored)) if stored is not None else {}
     kept = False
     for ch, msg in applied:
         trial = state_codec.decode(state_codec.encode(good))

@@ -1,6 +1,7 @@
 """Fold departments' change events into a view's state, and render the view's record from it.
 
-A view key's state holds, per source and per source row (``element``: the row's own key, or ""
+A view key's state holds, per source (under its ``ident``: its department, or its ``id``) and
+per source row (``element``: the row's own key, or ""
 when a source gives one row per view key), the newest version of that row seen and the row
 itself, or None once the row is gone. A version is (source commit time, Kafka offset):
 
@@ -37,6 +38,8 @@ class Change:
 
     source: int
     """The source's index in the view's ``sources``."""
+    ident: str
+    """The source's name in the state (:attr:`Source.ident`)."""
     key: str
     """The view key the event belongs to."""
     element: str
@@ -69,7 +72,7 @@ def change(
             raise ValueError(f"the row has no {source.collection.id!r}, its own key")
         element = str(ident)
     when = _epoch_ms(envelope.get("source_ts_ms")) or _epoch_ms(envelope.get("ts_ms"))
-    return Change(index, str(key), element, (when, offset), after)
+    return Change(index, source.ident, str(key), element, (when, offset), after)
 
 
 class Outcome(enum.Enum):
@@ -83,7 +86,7 @@ class Outcome(enum.Enum):
 
 def apply(state: State, ch: Change) -> Outcome:
     """Record ``ch`` if it is newer than the row's version in ``state``; only NEWER changes ``state``."""
-    rows = state.setdefault(str(ch.source), {})
+    rows = state.setdefault(ch.ident, {})
     held = rows.get(ch.element)
     if held is not None:
         version = tuple(held["v"])
@@ -95,13 +98,22 @@ def apply(state: State, ch: Change) -> Outcome:
     return Outcome.NEWER
 
 
+def upgrade(spec: ViewSpec, state: State) -> State:
+    """A state written before sources were kept by name (under their position, "0", "1", …)
+    with its rows moved under the names of the sources now at those positions."""
+    for key in [k for k in state if k.isdigit()]:
+        if int(key) < len(spec.sources):
+            state.setdefault(spec.sources[int(key)].ident, state.pop(key))
+    return state
+
+
 def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
     """The view's record for ``key``; None when no source holds a row for it any more."""
     sources = spec.sources
     live: list[tuple[int, str, dict[str, Any]]] = []  # (source, element, row): by source, newest first
     newest = 0
-    for index in range(len(sources)):
-        rows = state.get(str(index))
+    for index, source in enumerate(sources):
+        rows = state.get(source.ident)
         if not rows:
             continue
         held_rows = []

@@ -73,6 +73,12 @@ class Derived(_Strict):
 
 
 class Source(_Strict):
+    id: str | None = Field(
+        None,
+        pattern=r"^[^0-9]",
+        description="names the source's part of each key's state; default: its department. Give one "
+        "when a view has two sources of one department",
+    )
     department: str = Field(min_length=1)
     topic: str = Field(min_length=1)
     record: str
@@ -82,6 +88,12 @@ class Source(_Strict):
     row: str | None = Field(None, description="a view field that receives the source's whole row")
     collection: Collection | None = None
     closes: str | None = None
+
+    @property
+    def ident(self) -> str:
+        """The name this source's rows are kept under in a key's state; stable when sources are
+        added or reordered."""
+        return self.id or self.department
 
     @property
     def rekeyed(self) -> bool:
@@ -192,6 +204,9 @@ def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
                 problems.append(f"{place}.collection.into: {spec.record}.{into} is not an array of records")
         if source.closes is not None:
             produced.update({"closed", "closed_by"})
+    idents = [s.ident for s in spec.sources]
+    for twice in sorted({i for i in idents if idents.count(i) > 1}):
+        problems.append(f"sources: two sources are named {twice!r}: give each an id")
     departments = set(spec.departments())
     for target, ranked in spec.authority.items():
         if target not in produced:

@@ -248,3 +248,28 @@ def test_librdkafka_errors_are_logged_once_a_period_with_their_repeats() -> None
         ("error -185", 0, False),
         ("error -195", 49, True),
     ]
+
+
+def test_sources_are_kept_by_name_so_reordering_them_changes_nothing_and_old_states_upgrade() -> None:
+    table = Table()
+    table.fold((SUBSIDY, Msg(SUB, 0)), (REGISTRATION, Msg(REG, 0)))
+    stored = state.decode(table.data[b"X1"])
+    assert {"公安", "民政"} <= set(stored)
+    reordered = VIEW.model_copy(update={"sources": list(reversed(VIEW.sources[:2])) + VIEW.sources[2:]})
+    renamed = {**REG, "after": {**REG["after"], "name": "王芳芳"}, "ts_ms": 2500}
+    out = fold_batch(reordered, JsonCodec(), table.data.get, [(1, Msg(renamed, 1))])
+    joined = record(out)
+    assert joined is not None and joined["name"] == "王芳芳" and len(joined["subsidies"]) == 1
+    # a state written when sources were kept by position reads the same
+    legacy = {str(i): stored[s.ident] for i, s in enumerate(VIEW.sources[:2])}
+    upgraded = fold_batch(VIEW, JsonCodec(), {b"X1": state.encode(legacy)}.get, [(0, Msg(renamed, 1))])
+    assert (record(upgraded) or {})["subsidies"] == joined["subsidies"]
+
+
+def test_two_sources_of_one_department_need_ids() -> None:
+    from civicbus.streams.views.spec import check
+
+    twice = VIEW.model_copy(update={"sources": [*VIEW.sources, VIEW.sources[1]]})
+    assert "sources: two sources are named '民政': give each an id" in check(twice)
+    named = VIEW.sources[1].model_copy(update={"id": "民政-2"})
+    assert not [p for p in check(VIEW.model_copy(update={"sources": [*VIEW.sources, named]})) if "named" in p]
