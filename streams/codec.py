@@ -19,7 +19,8 @@ class AvroCodec:
     """
 
     def __init__(self, registry: RegistryClient, spec: ViewSpec) -> None:
-        self._decode = AvroDecoder(registry)
+        # the fold keeps values as Avro stores them; the record encodes them back unchanged
+        self._decode = AvroDecoder(registry, logical=False)
         self._record = AvroEncoder(registry, f"{spec.topic}-value", model.schema(spec.record))
         self._key = AvroEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA)
         self._key_header: bytes | None = None

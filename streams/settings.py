@@ -37,10 +37,11 @@ class StreamsSettings(BusSettings):
         description="how long the group waits for a silent worker before handing its partitions on",
     )
     transaction_timeout_s: float = Field(
-        15.0,
+        10.0,
         ge=5,
         le=900,
-        description="a killed worker's open transaction holds back read_committed readers this long at most",
+        description="a killed worker's open transaction holds back read_committed readers this long at most "
+        "(Kafka Streams' default under exactly-once, and the session timeout's)",
     )
     max_poll_interval_s: float = Field(
         600.0,

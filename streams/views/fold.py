@@ -25,7 +25,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from .functions import FUNCTIONS
+from .functions import EPOCH, FUNCTIONS
 from .spec import ViewSpec
 
 State = dict[str, Any]
@@ -180,8 +180,9 @@ def _disagreements(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> 
         if len(offered) < 2:
             continue
         given: dict[str, set[str]] = {}
+        is_date = target in spec.date_fields
         for department, value in offered:
-            given.setdefault(_text(value), set()).add(department)
+            given.setdefault(_text(value, is_date), set()).add(department)
         if len(given) > 1:
             rank = spec.ranks[target]
             values = [
@@ -192,9 +193,11 @@ def _disagreements(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> 
     return found
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, is_date: bool = False) -> str:
     if isinstance(value, dt.date):
         return value.isoformat()
+    if is_date and isinstance(value, int):  # days since 1970, as Avro stores a date
+        return (EPOCH + dt.timedelta(days=value)).isoformat()
     return str(value)
 
 

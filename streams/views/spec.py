@@ -132,6 +132,16 @@ class ViewSpec(_Strict):
         return {f: {d: i for i, d in enumerate(self.ranking(f))} for f in fields}
 
     @cached_property
+    def date_fields(self) -> frozenset[str]:
+        """The view record's fields holding a date (Avro ``int`` with logical type ``date``); none
+        for a record outside the canonical model (a test's)."""
+        try:
+            fields = _fields(model.schema(self.record))
+        except KeyError:
+            return frozenset()
+        return frozenset(name for name, node in fields.items() if _base(node) == ("int", "date"))
+
+    @cached_property
     def closable(self) -> bool:
         """True when some source closes the view (its record then has ``closed`` and ``closed_by``)."""
         return any(s.closes for s in self.sources)

@@ -273,3 +273,11 @@ def test_two_sources_of_one_department_need_ids() -> None:
     assert "sources: two sources are named '民政': give each an id" in check(twice)
     named = VIEW.sources[1].model_copy(update={"id": "民政-2"})
     assert not [p for p in check(VIEW.model_copy(update={"sources": [*VIEW.sources, named]})) if "named" in p]
+
+
+def test_dates_kept_as_avro_days_read_as_dates_in_disagreements() -> None:
+    later = {**SUB, "after": {**SUB["after"], "name": "王芳", "birth_date": -7305}}
+    out = Table().fold((REGISTRATION, Msg(REG, 0)), (SUBSIDY, Msg(later, 0)))
+    joined = record(out) or {}
+    assert joined["discrepancies"] == ["birth_date: 公安=1949-12-31 民政=1950-01-01"]
+    assert joined["birth_date"] == -7306 and joined["age"] is not None
