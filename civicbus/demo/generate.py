@@ -56,6 +56,7 @@ HUKOU = sa.Table(
     sa.Column("SSXQ", sa.String(6), comment="所属县区"),
     sa.Column("HJDZ", sa.String(200), comment="户籍地址"),
     sa.Column("HH", sa.String(20), comment="户号"),
+    sa.Column("YHZGX", sa.String(4), comment="与户主关系 户主/配偶/子/女/父母/其他"),
     sa.Column("GXSJ", sa.DateTime, nullable=False, comment="更新时间"),
 )
 MINZHENG = sa.Table(
@@ -166,7 +167,11 @@ def person(rng: random.Random) -> Person:
     )
 
 
-def hukou_row(p: Person, rng: random.Random, now: dt.datetime) -> dict[str, object]:
+RELATIONS = ["配偶", "子", "女", "父母", "其他"]
+"""How the sample registrations name a member's relation to the head (户主)."""
+
+
+def hukou_row(p: Person, rng: random.Random, now: dt.datetime, relation: str = "户主") -> dict[str, object]:
     return {
         "GMSFHM": p.id_number,
         "XM": p.name,
@@ -176,6 +181,7 @@ def hukou_row(p: Person, rng: random.Random, now: dt.datetime) -> dict[str, obje
         "SSXQ": p.division,
         "HJDZ": p.address,
         "HH": p.household,
+        "YHZGX": relation,
         "GXSJ": now,
     }
 
@@ -261,14 +267,15 @@ def generate(
     room = 0
     for i in range(residents):
         p = person(rng)
-        if room == 0:
+        is_head = room == 0
+        if is_head:
             head, room = p, rng.choices(HOUSEHOLD_SIZES, HOUSEHOLD_WEIGHTS)[0]
         assert head is not None
         p = dataclasses.replace(p, division=head.division, address=head.address, household=head.household)
         room -= 1
         ts = now + dt.timedelta(seconds=i // 10)  # ten rows share each timestamp
         if rng.random() > 0.05 or i == 0:
-            h_rows.append(hukou_row(p, rng, ts))
+            h_rows.append(hukou_row(p, rng, ts, "户主" if is_head else rng.choice(RELATIONS)))
             if rng.random() < (0.06 if p.birth.year < 1945 else 0.005):
                 w_rows.append(weijian_row(p, rng, ts, len(w_rows)))
             if rng.random() < 0.06:
@@ -401,6 +408,15 @@ def generate_enterprises(scjg_url: str, yingji_url: str, count: int, seed: int =
     return len(s_rows), len(y_rows)
 
 
+SAMPLE_VERSION = "3"
+"""Changes whenever the sample tables change, so the demo rewrites databases written before."""
+
+
+def sample_is_current(out: Path) -> bool:
+    marker = out / "sample-version"
+    return marker.exists() and marker.read_text().strip() == SAMPLE_VERSION
+
+
 def write_demo(out: Path, residents: int, seed: int = 12345) -> str:
     """Every demo department's SQLite database in ``out`` (公安, 民政, 卫健, 残联, 人社, 市场监管,
     应急管理, one enterprise per ten residents); a line saying what was written."""
@@ -417,4 +433,5 @@ def write_demo(out: Path, residents: int, seed: int = 12345) -> str:
     e, i = generate_enterprises(
         f"sqlite:///{out / 'scjg.db'}", f"sqlite:///{out / 'yingji.db'}", max(residents // 10, 10)
     )
+    (out / "sample-version").write_text(SAMPLE_VERSION)  # last: the set is complete
     return f"公安 {h} rows, 民政 {m} rows, 卫健, 残联, 人社, 市场监管 {e} rows, 应急管理 {i} rows in {out}"

@@ -40,6 +40,7 @@ from .generate import (
     local_now,
     minzheng_row,
     person,
+    sample_is_current,
     write_demo,
 )
 
@@ -127,7 +128,7 @@ def run_demo(residents: int, seconds: float | None) -> int:
         f"• starting Kafka {'' if started_broker else '(already running) '}at {bcfg.bootstrap} …", flush=True
     )
     broker.start(bcfg)
-    if not (demo_dir / "renshe.db").exists():  # a sample set from before 人社 joined lacks it
+    if not sample_is_current(demo_dir):  # absent, or written before the sample tables changed
         shutil.rmtree(demo_dir, ignore_errors=True)
         print(f"• wrote sample databases: {write_demo(demo_dir, residents)}", flush=True)
     env = {**os.environ, "CIVICBUS_DEMO_DIR": str(demo_dir)}

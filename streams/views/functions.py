@@ -51,6 +51,12 @@ def elderly_alone(members: Any, *, as_of_ms: int) -> bool:
     return years is not None and years >= 60
 
 
+def head_of(members: Any, *, as_of_ms: int) -> str | None:
+    """The ID number of the member registered as head of household (GB/T 4761 code 02)."""
+    heads = sorted(m["id_number"] for m in members or [] if m.get("relation_code") == "02")
+    return heads[0] if heads else None
+
+
 def needs_follow_up(inspections: Any, *, as_of_ms: int) -> bool:
     """Some inspection did not pass (责令整改 or 停产停业整顿)."""
     return any(i.get("result") not in (None, "PASSED") for i in inspections or [])
@@ -63,4 +69,5 @@ FUNCTIONS: dict[str, Function] = {
     "lives_alone": lives_alone,
     "elderly_alone": elderly_alone,
     "needs_follow_up": needs_follow_up,
+    "head_of": head_of,
 }

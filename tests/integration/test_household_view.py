@@ -30,6 +30,11 @@ def households(url: str) -> dict[str, set[str]]:
     return dict(found)
 
 
+def heads(url: str) -> dict[str, str]:
+    with sa.create_engine(url).connect() as conn:
+        return {r.HH: r.GMSFHM for r in conn.execute(sa.select(HUKOU).where(HUKOU.c.YHZGX == "户主"))}
+
+
 def test_members_are_re_keyed_into_their_household_and_a_move_leaves_the_old_one(
     tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
 ) -> None:
@@ -84,7 +89,10 @@ def test_members_are_re_keyed_into_their_household_and_a_move_leaves_the_old_one
     for rec in read_topic(bootstrap, view, len(moved), timeout=30, settle=1):
         key = keys(rec.key, SerializationContext(view, MessageField.KEY))
         profiles[key] = values(rec.value, SerializationContext(view, MessageField.VALUE))
+    head = heads(hukou_url)
+    assert len(head) > len(moved) / 2, "most households have their head registered here"
     for household, people in moved.items():
         profile = profiles[household]
         assert profile["member_count"] == len(people) and profile["lives_alone"] == (len(people) == 1)
+        assert profile["head_id_number"] == head.get(household)
         assert profile["departments"] == ["公安"] and profile["sources"].get("address") == "公安"

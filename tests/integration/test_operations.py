@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from civicbus.demo.generate import generate
+from civicbus.demo.generate import generate, write_demo
 
 from ..helpers import ROOT, connector_file, read_topic, spawn, stop, wait_until
 
@@ -84,7 +84,7 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path, postgres_url: st
 
 
 def test_validate_accepts_the_examples(tmp_path: Path) -> None:
-    generate(f"sqlite:///{tmp_path / 'hukou.db'}", f"sqlite:///{tmp_path / 'minzheng.db'}", 10)
+    write_demo(tmp_path, 10)  # every sample department's database
     files = sorted(str(p) for p in (ROOT / "connectors" / "examples").glob("*.yaml"))
     (tmp_path / "drop").mkdir()
     env = {"CIVICBUS_DEMO_DIR": str(tmp_path), "CIVICBUS_DROP_DIR": str(tmp_path / "drop")}

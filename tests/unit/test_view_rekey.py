@@ -17,13 +17,16 @@ VIEW = next(v for v in load_all() if v.name == "household")
 DAY = 86_400_000
 
 
-def registration(id_number: str, household: str | None, ts: int, op: str = "u", born: int = -7306) -> Msg:
+def registration(
+    id_number: str, household: str | None, ts: int, op: str = "u", born: int = -7306, relation: str = "20"
+) -> Msg:
     row = {
         "id_number": id_number,
         "name": "某",
         "household_id": household,
         "birth_date": born,
         "address": "东城",
+        "relation_code": relation,
     }
     event: dict[str, Any] = {"op": op, "after": row, "ts_ms": ts}
     if op == "d":
@@ -64,8 +67,14 @@ def members(record: dict[str, Any] | None) -> list[str]:
 
 def test_members_join_their_household_and_a_move_leaves_the_old_one() -> None:
     p = Pipeline()
-    first = p.run(registration("A", "H1", 1000), registration("B", "H1", 1000), registration("C", "H2", 1000))
+    first = p.run(
+        registration("A", "H1", 1000, relation="02"),
+        registration("B", "H1", 1000),
+        registration("C", "H2", 1000),
+    )
     assert members(first["H1"]) == ["A", "B"] and members(first["H2"]) == ["C"]
+    assert first["H1"] is not None and first["H1"]["head_id_number"] == "A"
+    assert first["H2"] is not None and first["H2"]["head_id_number"] is None
     assert first["H2"] is not None and first["H2"]["lives_alone"] and first["H2"]["member_count"] == 1
     moved = p.run(registration("B", "H2", 2000))
     assert members(moved["H1"]) == ["A"] and members(moved["H2"]) == ["B", "C"]
