@@ -41,7 +41,8 @@ def create_topics(settings: StreamsSettings, specs: list[ViewSpec], stop: thread
             ensure_topic(bootstrap, source.topic, n, stop=stop)
             if source.rekeyed:
                 ensure_topic(bootstrap, rekey.topic(app, spec.name, index), n, stop=stop)
-                ensure_topic(bootstrap, rekey.changelog(app, spec.name, index), n, compacted=True, stop=stop)
+        for store in rekey.stores(spec):
+            ensure_topic(bootstrap, rekey.changelog(app, store), n, compacted=True, stop=stop)
         ensure_topic(bootstrap, spec.topic, n, compacted=True, stop=stop)
         ensure_topic(bootstrap, changelog.topic(settings.app_id, spec.name), n, compacted=True, stop=stop)
         ensure_topic(bootstrap, spec.dead_letter_topic, 1, stop=stop)

@@ -93,7 +93,8 @@ def fold_batch(
             continue
         try:
             moved = _moved_out(spec, index, msg, codec)
-            ch = change(spec, index, codec.event(value), msg.offset() or 0, moved)
+            sent_to = codec.unkey(msg.key() or b"") if spec.sources[index].via is not None else None
+            ch = change(spec, index, codec.event(value), msg.offset() or 0, moved, sent_to)
             key = codec.key(ch.key)
         except RegistryError as exc:
             if exc.code >= 50000:

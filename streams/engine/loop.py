@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -56,11 +56,6 @@ class Route:
     kind: Literal["fold", "rekey"]
     spec: ViewSpec
     index: int
-
-
-def rekey_store(view: str, index: int) -> str:
-    """The name of the store remembering where source ``index`` of ``view`` sent each row."""
-    return f"{view}.{index}.keys"
 
 
 class ErrorLog:
@@ -112,11 +107,12 @@ class Engine:
         self.changelogs: dict[str, str] = {}  # store name → its changelog topic
         for spec in specs:
             self.changelogs[spec.name] = changelog.topic(app, spec.name)
+            for name in rekey.stores(spec):
+                self.changelogs[name] = rekey.changelog(app, name)
             for index, source in enumerate(spec.sources):
                 if source.rekeyed:
                     self.routes.setdefault(source.topic, []).append(Route("rekey", spec, index))
                     folded_from = rekey.topic(app, spec.name, index)
-                    self.changelogs[rekey_store(spec.name, index)] = rekey.changelog(app, spec.name, index)
                 else:
                     folded_from = source.topic
                 self.routes.setdefault(folded_from, []).append(Route("fold", spec, index))
@@ -244,6 +240,12 @@ class Engine:
         )
         return store
 
+    def _lookup(self, number: int) -> Callable[[str], Callable[[bytes], bytes | None]]:
+        return lambda name: self.stores[(name, number)].get
+
+    def _scan(self, number: int) -> Callable[[str, bytes], Iterable[tuple[bytes, bytes]]]:
+        return lambda name, prefix: self.stores[(name, number)].scan(prefix)
+
     def _revoked(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         numbers = {tp.partition for tp in partitions}
         self._close_stores(numbers)
@@ -258,7 +260,7 @@ class Engine:
     def _batch(self, consumer: Any, producer: Any, msgs: list[Any], waits: Backoff) -> bool:
         """Fold and commit one batch; False when it is to be read again (the registry is away)."""
         groups: dict[tuple[str, int], list[tuple[int, Message]]] = {}
-        moves: dict[tuple[str, int], tuple[Route, list[Message]]] = {}
+        moves: dict[tuple[str, int], list[tuple[int, Message]]] = {}
         spans: dict[tuple[str, int], tuple[int, int]] = {}
         counts: dict[tuple[str, str], int] = {}
         for msg in msgs:
@@ -276,7 +278,7 @@ class Engine:
                 if route.kind == "fold":
                     groups.setdefault((name, number), []).append((route.index, msg))
                 else:
-                    moves.setdefault((rekey_store(name, route.index), number), (route, []))[1].append(msg)
+                    moves.setdefault((name, number), []).append((route.index, msg))
                 counts[(name, topic)] = counts.get((name, topic), 0) + 1
         try:
             results = {
@@ -284,8 +286,10 @@ class Engine:
                 for where, events in groups.items()
             }
             rekeyed = {
-                where: rekey_batch(r.spec, r.index, self.codecs[r.spec.name], self.stores[where].get, events)
-                for where, (r, events) in moves.items()
+                (view, number): rekey_batch(
+                    self.specs[view], self.codecs[view], self._lookup(number), self._scan(number), events
+                )
+                for (view, number), events in moves.items()
             }
         except RegistryError as exc:  # the registry is away (5xxxx): read the batch again later
             for (topic, number), (first, _) in spans.items():
@@ -296,10 +300,10 @@ class Engine:
             log.warning("streams.registry_unavailable", error=exc.message, retry_in_s=delay)
             self.stop.wait(delay)
             return False
-        ends = self._commit(consumer, producer, results, rekeyed, moves, spans)
+        ends = self._commit(consumer, producer, results, rekeyed, spans)
         written: list[tuple[tuple[str, int], Mapping[bytes, bytes | None]]] = [
             *((w, f.states) for w, f in results.items()),
-            *((w, r.states) for w, r in rekeyed.items()),
+            *(((name, n), states) for (_, n), r in rekeyed.items() for name, states in r.states.items()),
         ]
         for where, states in written:
             if states:
@@ -308,8 +312,8 @@ class Engine:
         for (view, _), folded in results.items():
             metrics.STREAMS_VIEW_UPDATES.labels(view).inc(len(folded.records))
             metrics.STREAMS_DEAD_LETTERS.labels(view).inc(len(folded.letters))
-        for where, (route, _) in moves.items():
-            metrics.STREAMS_DEAD_LETTERS.labels(route.spec.name).inc(len(rekeyed[where].letters))
+        for (view, _), outcome in rekeyed.items():
+            metrics.STREAMS_DEAD_LETTERS.labels(view).inc(len(outcome.letters))
         for (view, topic), n in counts.items():
             metrics.STREAMS_EVENTS.labels(view, topic).inc(n)
         return True
@@ -320,7 +324,6 @@ class Engine:
         producer: Any,
         results: dict[tuple[str, int], Folded],
         rekeyed: dict[tuple[str, int], Rekeyed],
-        moves: dict[tuple[str, int], tuple[Route, list[Message]]],
         spans: dict[tuple[str, int], tuple[int, int]],
     ) -> dict[tuple[str, int], int]:
         """Write a batch's outcome and offsets in one transaction; each changelog partition's next
@@ -350,18 +353,19 @@ class Engine:
                 for msg, reason in folded.letters:
                     self._dead_letter(producer, spec, msg, reason)
                 producer.poll(0)
-            for (name, number), outcome in rekeyed.items():
-                route = moves[(name, number)][0]
-                repartition = rekey.topic(app, route.spec.name, route.index)
-                for key, value, moved in outcome.sends:
-                    producer.produce(repartition, value, key, headers=[(MOVED, b"1")] if moved else None)
-                report = delivered((name, number))
-                for row_key, view_key in outcome.states.items():
+            for (view, number), outcome in rekeyed.items():
+                for index, key, value, moved in outcome.sends:
                     producer.produce(
-                        self.changelogs[name], view_key, row_key, partition=number, on_delivery=report
+                        rekey.topic(app, view, index), value, key, headers=[(MOVED, b"1")] if moved else None
                     )
+                for name, states in outcome.states.items():
+                    report = delivered((name, number))
+                    for row_key, held in states.items():
+                        producer.produce(
+                            self.changelogs[name], held, row_key, partition=number, on_delivery=report
+                        )
                 for msg, reason in outcome.letters:
-                    self._dead_letter(producer, route.spec, msg, reason)
+                    self._dead_letter(producer, self.specs[view], msg, reason)
                 producer.poll(0)
             offsets = [TopicPartition(t, p, last + 1) for (t, p), (_, last) in spans.items()]
             producer.send_offsets_to_transaction(

@@ -14,7 +14,7 @@ whole changelog.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -35,6 +35,10 @@ class Store(Protocol):
 
     def get(self, key: bytes) -> bytes | None: ...
 
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """Every entry whose key starts with ``prefix``, in key order."""
+        ...
+
     def write(self, states: Mapping[bytes, bytes | None], checkpoint: int) -> None:
         """Apply ``states`` (None deletes) and set the checkpoint, all or nothing."""
 
@@ -50,6 +54,9 @@ class MemoryStore:
 
     def get(self, key: bytes) -> bytes | None:
         return self._data.get(key)
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        yield from sorted((k, v) for k, v in self._data.items() if k.startswith(prefix))
 
     def write(self, states: Mapping[bytes, bytes | None], checkpoint: int) -> None:
         for key, value in states.items():
@@ -76,6 +83,14 @@ class RocksStore:
     def get(self, key: bytes) -> bytes | None:
         value = self._db.get(_STATE + key)
         return bytes(value) if value is not None else None
+
+    def scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        start = _STATE + prefix
+        for key, value in self._db.items(from_key=start):
+            raw = key if isinstance(key, bytes) else b""  # raw mode: keys and values are bytes
+            if not raw.startswith(start):
+                return
+            yield raw[len(_STATE) :], value if isinstance(value, bytes) else b""
 
     def write(self, states: Mapping[bytes, bytes | None], checkpoint: int) -> None:
         batch = WriteBatch(raw_mode=True)

@@ -49,12 +49,18 @@ class Change:
 
 
 def change(
-    spec: ViewSpec, index: int, envelope: dict[str, Any], offset: int, moved_from: str | None = None
+    spec: ViewSpec,
+    index: int,
+    envelope: dict[str, Any],
+    offset: int,
+    moved_from: str | None = None,
+    sent_to: str | None = None,
 ) -> Change:
     """The change a decoded envelope makes; raises ValueError for one that names no view key.
 
-    ``moved_from`` names the view key a re-keyed row left (its key field changed): the change
-    then removes the row from that key, at the event's version."""
+    ``moved_from`` names the view key a re-keyed row left (the row it follows moved): the change
+    then removes the row from that key, at the event's version. ``sent_to`` is the view key the
+    re-keying sent the event to, for a source whose rows do not name it (``via``)."""
     source = spec.sources[index]
     after = envelope.get("after") if envelope.get("op") != "d" else None
     row = after if after is not None else envelope.get("before")
@@ -62,7 +68,13 @@ def change(
         raise ValueError("the event has neither 'after' nor 'before': it names no row")
     if moved_from is not None:
         after = None
-    key = moved_from if moved_from is not None else row.get(source.key)
+    key = (
+        moved_from
+        if moved_from is not None
+        else sent_to
+        if sent_to is not None
+        else row.get(source.key or "")
+    )
     if key is None or key == "":
         raise ValueError(f"the row has no {source.key!r}, the view's key")
     element = ""

@@ -51,6 +51,11 @@ def elderly_alone(members: Any, *, as_of_ms: int) -> bool:
     return years is not None and years >= 60
 
 
+def has_any(items: Any, *, as_of_ms: int) -> bool:
+    """The collection holds at least one element."""
+    return bool(items)
+
+
 def head_of(members: Any, *, as_of_ms: int) -> str | None:
     """The ID number of the member registered as head of household (GB/T 4761 code 02)."""
     heads = sorted(m["id_number"] for m in members or [] if m.get("relation_code") == "02")
@@ -70,4 +75,5 @@ FUNCTIONS: dict[str, Function] = {
     "elderly_alone": elderly_alone,
     "needs_follow_up": needs_follow_up,
     "head_of": head_of,
+    "has_any": has_any,
 }

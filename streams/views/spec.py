@@ -82,8 +82,13 @@ class Source(_Strict):
     department: str = Field(min_length=1)
     topic: str = Field(min_length=1)
     record: str
-    key: str
+    key: str | None = Field(None, description="the field holding the view's key; not with via")
     keyed_by: str | None = None
+    via: str | None = Field(
+        None,
+        description="another source (its department or id), re-keyed, whose row with the same topic key "
+        "says which view key this source's rows belong to",
+    )
     fields: dict[str, str] = {}
     row: str | None = Field(None, description="a view field that receives the source's whole row")
     collection: Collection | None = None
@@ -97,8 +102,9 @@ class Source(_Strict):
 
     @property
     def rekeyed(self) -> bool:
-        """True when the topic's messages are keyed by another field than the view's key."""
-        return self.keyed_by is not None and self.keyed_by != self.key
+        """True when the worker re-keys the topic: it is keyed by another field than the view's
+        key, or its rows follow another source ``via``."""
+        return self.via is not None or (self.keyed_by is not None and self.keyed_by != self.key)
 
 
 class ViewSpec(_Strict):
@@ -188,6 +194,7 @@ def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
         for name in (source.key, source.keyed_by, source.closes):
             if name is not None and name not in source_fields:
                 problems.append(f"{place}: the record {source.record} has no field {name!r}")
+        problems.extend(_via(spec, source, place))
         for target, origin in source.fields.items():
             produced.add(target)
             if origin not in source_fields:
@@ -242,6 +249,24 @@ def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
         if name not in produced and not _nullable(node):
             problems.append(f"record: {spec.record}.{name} is required but nothing fills it")
     return problems
+
+
+def _via(spec: ViewSpec, source: Source, place: str) -> list[str]:
+    """What is wrong with how ``source`` names its view key (``key``, or ``via`` another source)."""
+    if source.via is None:
+        return (
+            [] if source.key is not None else [f"{place}: give key (the field holding the view's key) or via"]
+        )
+    if source.key is not None:
+        return [f"{place}: give key or via, not both"]
+    leader = next((s for s in spec.sources if s.ident == source.via), None)
+    if leader is None or leader.via is not None or not leader.rekeyed:
+        return [f"{place}.via: {source.via} is not a source of this view re-keyed by its own field"]
+    if source.keyed_by is None or source.keyed_by != leader.keyed_by:
+        return [f"{place}.keyed_by: must name the topic key it shares with {source.via} ({leader.keyed_by})"]
+    if source.collection is None and source.row is None:
+        return [f"{place}: a source followed via another needs collection or row"]
+    return []
 
 
 _BOOKKEEPING = (

@@ -1,11 +1,14 @@
 """The household view (一户一档) in a worker: registrations keyed by ID number, re-keyed by
-household number through the worker's repartition topic; a resident who moves household leaves
-the old one; the records decode with confluent-kafka's AvroDeserializer."""
+household number through the worker's repartition topic, and 民政 subsidies and 残联
+certificates following their holder's registration into the household; a resident who moves
+household leaves the old one with their subsidies; the records decode with confluent-kafka's
+AvroDeserializer."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +17,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from civicbus.demo.generate import HUKOU, generate, local_now
+from civicbus.demo.generate import CANLIAN, HUKOU, MINZHENG, generate, local_now
+from civicbus.schemas.standards import id_number
 from civicbus.streams.views.catalog import shipped
 
 from ..helpers import connector_file, read_topic, spawn, stop, unique, view_state, wait_until
@@ -22,30 +26,51 @@ from ..helpers import connector_file, read_topic, spawn, stop, unique, view_stat
 pytestmark = pytest.mark.integration
 
 
-def households(url: str) -> dict[str, set[str]]:
-    found: dict[str, set[str]] = defaultdict(set)
-    with sa.create_engine(url).connect() as conn:
-        for row in conn.execute(sa.select(HUKOU.c.GMSFHM, HUKOU.c.HH)):
-            found[row.HH].add(row.GMSFHM)
-    return dict(found)
-
-
 def heads(url: str) -> dict[str, str]:
     with sa.create_engine(url).connect() as conn:
         return {r.HH: r.GMSFHM for r in conn.execute(sa.select(HUKOU).where(HUKOU.c.YHZGX == "户主"))}
 
 
-def test_members_are_re_keyed_into_their_household_and_a_move_leaves_the_old_one(
+def expected_households(hukou_url: str, minzheng_url: str, canlian_url: str) -> dict[str, Any]:
+    """Household → (members, their subsidies' ids, their certificates' numbers), from the databases."""
+    where: dict[str, str] = {}
+    with sa.create_engine(hukou_url).connect() as conn:
+        for row in conn.execute(sa.select(HUKOU.c.GMSFHM, HUKOU.c.HH)):
+            where[row.GMSFHM] = row.HH
+    found: dict[str, Any] = defaultdict(lambda: (set(), set(), set()))
+    for person, household in where.items():
+        found[household][0].add(person)
+    with sa.create_engine(minzheng_url).connect() as conn:
+        for row in conn.execute(sa.select(MINZHENG.c.id, MINZHENG.c.sfzh)):
+            holder = id_number.normalize(row.sfzh)
+            if holder in where:
+                found[where[holder]][1].add(str(row.id))
+    with sa.create_engine(canlian_url).connect() as conn:
+        for row in conn.execute(sa.select(CANLIAN.c.CJZH, CANLIAN.c.SFZH)):
+            if row.SFZH in where:
+                found[where[row.SFZH]][2].add(row.CJZH)
+    return dict(found)
+
+
+def test_members_subsidies_and_certificates_gather_by_household_and_move_with_a_member(
     tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
 ) -> None:
-    hukou_url = f"sqlite:///{tmp_path / 'h.db'}"
-    generate(hukou_url, f"sqlite:///{tmp_path / 'm.db'}", 200, bad_rate=0.0)
-    hukou_yaml, hukou = connector_file(tmp_path, "gongan-hukou.yaml", hukou_url)
+    db = {name: f"sqlite:///{tmp_path / name}.db" for name in ("hukou", "minzheng", "canlian")}
+    generate(db["hukou"], db["minzheng"], 300, bad_rate=0.0, canlian_url=db["canlian"])
+    files = {
+        name: connector_file(tmp_path, example, db[name])
+        for name, example in (
+            ("hukou", "gongan-hukou.yaml"),
+            ("minzheng", "minzheng-subsidy.yaml"),
+            ("canlian", "canlian-disability.yaml"),
+        )
+    }
     views = tmp_path / "views"
     views.mkdir()
     spec = yaml.safe_load((shipped() / "household.yaml").read_text(encoding="utf-8"))
     spec |= {"name": unique("household").lower(), "topic": unique("view"), "dead_letters": unique("dlq")}
-    spec["sources"][0]["topic"] = hukou["target"]["topic"]
+    for source, name in zip(spec["sources"], ("hukou", "minzheng", "canlian"), strict=True):
+        source["topic"] = files[name][1]["target"]["topic"]
     (views / "household.yaml").write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     env = {
         **bus_env,
@@ -55,30 +80,39 @@ def test_members_are_re_keyed_into_their_household_and_a_move_leaves_the_old_one
     }
     view = spec["topic"]
 
-    def members() -> dict[str, set[str]]:
+    def gathered() -> dict[str, Any]:
         return {
-            k: {m["id_number"] for m in p["members"]}
+            k: (
+                {m["id_number"] for m in p["members"]},
+                {s["subsidy_id"] for s in p["subsidies"]},
+                {d["certificate_no"] for d in p["disabilities"]},
+            )
             for k, p in view_state(bootstrap, registry_url, view).items()
         }
 
     procs = [
-        spawn(["connectors", "run", str(hukou_yaml)], env, logs / "hukou.log"),
-        spawn(["streams", "worker"], env, logs / "streams.log"),
+        spawn(["connectors", "run", str(path)], env, logs / f"{n}.log") for n, (path, _) in files.items()
     ]
+    procs.append(spawn(["streams", "worker"], env, logs / "streams.log"))
     try:
-        expected = households(hukou_url)
-        assert any(len(m) > 1 for m in expected.values()), "the generator puts several people in a household"
-        wait_until(lambda: members() == expected, 120, "every household with its members", interval=1)
+        expected = expected_households(db["hukou"], db["minzheng"], db["canlian"])
+        assert any(len(m) > 1 for m, _, _ in expected.values()), "several people share a household"
+        assert any(s for _, s, _ in expected.values()) and any(c for _, _, c in expected.values())
+        wait_until(lambda: gathered() == expected, 120, "every household with its members' rows", interval=1)
 
-        # move someone from a household of several into another one
-        mover_from = next(h for h, m in expected.items() if len(m) > 1)
-        mover = sorted(expected[mover_from])[0]
-        mover_to = next(h for h in expected if h != mover_from)
-        with sa.create_engine(hukou_url).begin() as conn:
+        # move a subsidy holder from a household of several into another one: their subsidies go along
+        mover_from, mover = next(
+            (h, person)
+            for h, (people, subs, _) in sorted(expected.items())
+            if len(people) > 1 and subs
+            for person in sorted(people)
+        )
+        mover_to = next(h for h in sorted(expected) if h != mover_from)
+        with sa.create_engine(db["hukou"]).begin() as conn:
             conn.execute(HUKOU.update().where(mover == HUKOU.c.GMSFHM).values(HH=mover_to, GXSJ=local_now()))
-        moved = households(hukou_url)
-        assert mover in moved[mover_to] and mover not in moved[mover_from]
-        wait_until(lambda: members() == moved, 120, "the move in both households", interval=0.5)
+        moved = expected_households(db["hukou"], db["minzheng"], db["canlian"])
+        assert mover in moved[mover_to][0] and mover not in moved[mover_from][0]
+        wait_until(lambda: gathered() == moved, 120, "the move in both households", interval=0.5)
     finally:
         for proc in procs:
             stop(proc)
@@ -89,10 +123,11 @@ def test_members_are_re_keyed_into_their_household_and_a_move_leaves_the_old_one
     for rec in read_topic(bootstrap, view, len(moved), timeout=30, settle=1):
         key = keys(rec.key, SerializationContext(view, MessageField.KEY))
         profiles[key] = values(rec.value, SerializationContext(view, MessageField.VALUE))
-    head = heads(hukou_url)
+    head = heads(db["hukou"])
     assert len(head) > len(moved) / 2, "most households have their head registered here"
-    for household, people in moved.items():
+    for household, (people, _, certificates) in moved.items():
         profile = profiles[household]
         assert profile["member_count"] == len(people) and profile["lives_alone"] == (len(people) == 1)
         assert profile["head_id_number"] == head.get(household)
-        assert profile["departments"] == ["公安"] and profile["sources"].get("address") == "公安"
+        assert profile["has_disability"] == bool(certificates)
+        assert profile["sources"].get("address") == "公安"
