@@ -121,32 +121,36 @@ def upgrade(spec: ViewSpec, state: State) -> State:
 
 def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
     """The view's record for ``key``; None when no source holds a row for it any more."""
-    sources = spec.sources
-    live: list[tuple[int, str, dict[str, Any]]] = []  # (source, element, row): by source, newest first
+    out: dict[str, Any] = {spec.key: key}
+    offers: dict[str, list[tuple[str, Any]]] = {}
+    departments: set[str] = set()
+    closed_by: str | None = None
     newest = 0
-    for index, source in enumerate(sources):
-        rows = state.get(source.ident)
-        if not rows:
-            continue
-        held_rows = []
-        for element, held in rows.items():
+    for source in spec.sources:
+        live: list[tuple[int, str, dict[str, Any]]] = []  # (-time, element, row): newest first
+        for element, held in (state.get(source.ident) or {}).items():
             when = held["v"][0]
             newest = max(newest, when)
             if held["r"] is not None:
-                held_rows.append((-when, element, held["r"]))
-        if len(held_rows) > 1:
-            held_rows.sort(key=lambda t: (t[0], t[1]))
-        live.extend((index, element, row) for _, element, row in held_rows)
-    if not live:
+                live.append((-when, element, held["r"]))
+        if len(live) > 1:
+            live.sort(key=_newest_first)
+        if source.row is not None:
+            out[source.row] = live[0][2] if live else None
+        if source.collection is not None:
+            out.setdefault(source.collection.into, []).extend(r for _, _, r in sorted(live, key=_element))
+        if not live:
+            continue
+        departments.add(source.department)
+        for _, _, row in live:
+            for target, origin in source.fields.items():
+                value = row.get(origin)
+                if value is not None:
+                    offers.setdefault(target, []).append((source.department, value))
+        if closed_by is None and any(_closes(source.closes, row) for _, _, row in live):
+            closed_by = source.department
+    if not departments:
         return None
-    out: dict[str, Any] = {spec.key: key}
-    offers: dict[str, list[tuple[str, Any]]] = {}
-    for index, _, row in live:
-        source = sources[index]
-        for target, origin in source.fields.items():
-            value = row.get(origin)
-            if value is not None:
-                offers.setdefault(target, []).append((source.department, value))
     winners: dict[str, str] = {}
     ranks = spec.ranks
     for target, offered in offers.items():
@@ -156,27 +160,28 @@ def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
             rank = ranks[target]
             department, value = min(offered, key=lambda o: rank[o[0]])
         out[target], winners[target] = value, department
-    for index, source in enumerate(sources):
-        if source.row is not None:
-            out[source.row] = next((row for i, _, row in live if i == index), None)
-        if source.collection is not None:
-            items = sorted((element, row) for i, element, row in live if i == index)
-            out.setdefault(source.collection.into, []).extend(row for _, row in items)
     out["sources"] = dict(sorted(winners.items()))
-    out["departments"] = sorted({sources[i].department for i, _, _ in live})
+    out["departments"] = sorted(departments)
     out["disagreements"] = _disagreements(spec, offers)
     out["discrepancies"] = [
         f"{d['field']}: " + " ".join(f"{'/'.join(v['departments'])}={v['value']}" for v in d["values"])
         for d in out["disagreements"]
     ]
     if spec.closable:
-        closers = [sources[i] for i, _, row in live if _closes(sources[i].closes, row)]
-        out["closed"] = bool(closers)
-        out["closed_by"] = closers[0].department if closers else None
+        out["closed"] = closed_by is not None
+        out["closed_by"] = closed_by
     out["updated_ms"] = newest
     for target, rule in spec.derived.items():
         out[target] = FUNCTIONS[rule.function](*(out.get(a) for a in rule.args), as_of_ms=newest)
     return out
+
+
+def _newest_first(held: tuple[int, str, Any]) -> tuple[int, str]:
+    return held[0], held[1]
+
+
+def _element(held: tuple[int, str, Any]) -> str:
+    return held[1]
 
 
 def _closes(field: str | None, row: dict[str, Any]) -> bool:
