@@ -53,11 +53,9 @@ def fill(pg_url: str, table: str, rows: int, start: int = 0) -> float:
         with conn.cursor() as cur:
             if start == 0:
                 cur.execute(f'DROP TABLE IF EXISTS "{table}"')
-                cur.execute(
-                    f'CREATE TABLE "{table}" ("RKID" bigserial PRIMARY KEY, "GMSFHM" text, '
-                    '"XM" text, "XB" text, "CSRQ" text, "MZ" text, "SSXQ" text, "HJDZ" text, '
-                    '"HH" text, "GXSJ" timestamp NOT NULL)'
-                )
+                # the sample registration table's columns, all text as in the legacy system
+                typed = ", ".join(f'"{c}" {"timestamp NOT NULL" if c == "GXSJ" else "text"}' for c in cols)
+                cur.execute(f'CREATE TABLE "{table}" ("RKID" bigserial PRIMARY KEY, {typed})')
             buf = io.StringIO()
             import datetime as dt
 
