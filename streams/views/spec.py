@@ -1,6 +1,6 @@
 """A unified view declared in one YAML file: its key, its record, and what each department gives.
 
-An integrator adds a department to a view, or a new view, by editing YAML; no faust code. A file::
+An integrator adds a department to a view, or a new view, by editing YAML; no code. A file::
 
     name: resident-profile                 # the view's name (its table and group names derive from it)
     key: id_number                         # the view record's key field
@@ -25,7 +25,9 @@ An integrator adds a department to a view, or a new view, by editing YAML; no fa
       age: {function: age, args: [birth_date]}
 
 A source whose topic is keyed by another field than the view's key names it in ``keyed_by``;
-the worker re-keys it through a co-partitioned repartition topic. ``closes`` names a field whose
+the worker re-keys it through a co-partitioned repartition topic. A source whose rows name no
+view key at all says ``via: <another re-keyed source>`` instead of ``key``: its rows go where
+that source's row with the same topic key is, and move with it. ``closes`` names a field whose
 value, when a source contributes it, closes the view (a death registration).
 
 :func:`load` parses a file and raises :class:`ViewError` listing every problem in it at once,

@@ -1,4 +1,4 @@
-"""The whole path: two departmental databases → connectors → faust join → unified resident view."""
+"""The whole path: two departmental databases → connectors → the streams worker → unified resident view."""
 
 from __future__ import annotations
 
