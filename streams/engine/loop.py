@@ -19,17 +19,13 @@ is dead-lettered for it.
 from __future__ import annotations
 
 import base64
-import logging
-import socket
 import threading
-import time
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 
 from civicbus.core.backoff import Backoff
 from civicbus.core.deadletter import DeadLetter
@@ -40,13 +36,11 @@ from ..settings import StreamsSettings
 from ..views.spec import ViewSpec
 from . import changelog, rekey
 from .batch import MOVED, Codec, Folded, Message, fold_batch
+from .clients import Clients
 from .rekey import Rekeyed, rekey_batch
 from .stores import Store, open_store
 
 log = structlog.get_logger(__name__)
-_LIBRDKAFKA = logging.getLogger("librdkafka")
-_PREFETCH_KB = 16 * 1024
-"""Messages a consumer fetches ahead, at most (librdkafka's default, 64 MB, doubles a busy worker's RSS)."""
 
 
 @dataclass(frozen=True)
@@ -58,34 +52,8 @@ class Route:
     index: int
 
 
-class ErrorLog:
-    """librdkafka's error callback: what it retries itself (the broker away), logged once per
-    kind of error every ``every_s`` with how often it recurred meanwhile. A fatal error also
-    surfaces from the client's next call, which ends the session."""
-
-    def __init__(self, every_s: float = 30.0) -> None:
-        self.every_s = every_s
-        self._last: dict[int, tuple[float, int]] = {}  # error code → (last logged, repeats since)
-
-    def __call__(self, err: KafkaError) -> None:
-        now = time.monotonic()
-        logged, repeats = self._last.get(err.code(), (-self.every_s, 0))
-        if now - logged < self.every_s and not err.fatal():
-            self._last[err.code()] = (logged, repeats + 1)
-            return
-        self._last[err.code()] = (now, 0)
-        log.warning("streams.kafka_error", error=err.str(), fatal=err.fatal(), repeated=repeats)
-
-
 class Restart(Exception):
     """The session cannot go on (a transaction failed, a client is unusable): start a new one."""
-
-
-def instance_id(settings: StreamsSettings) -> str:
-    """This worker's stable name in the group: the same after a restart on the same data folder,
-    so its transactional id fences (and aborts) what its previous run left open."""
-    folder = str(settings.data_dir.resolve())
-    return f"{socket.gethostname()}-{zlib.crc32(folder.encode()):08x}"
 
 
 class Engine:
@@ -117,18 +85,9 @@ class Engine:
                     folded_from = source.topic
                 self.routes.setdefault(folded_from, []).append(Route("fold", spec, index))
         self.stores: dict[tuple[str, int], Store] = {}
-        self.transactional_id = f"{settings.app_id}-{instance_id(settings)}"
+        self.clients = Clients(settings)
         self._restorer: Any = None
         self._broken: Exception | None = None
-        self._errors = ErrorLog()
-        self._common: dict[str, Any] = {
-            "error_cb": self._errors,
-            "logger": _LIBRDKAFKA,
-            "log.connection.close": False,
-            # a broker that is away is retried from 0.5 s up to every 10 s, not every 100 ms
-            "reconnect.backoff.ms": 500,
-            "reconnect.backoff.max.ms": 10_000,
-        }
 
     # --- sessions ---------------------------------------------------------------------------
 
@@ -148,53 +107,15 @@ class Engine:
     def _session(self) -> None:
         s = self.settings
         self._broken = None
-        consumer = Consumer(
-            {
-                "bootstrap.servers": s.bootstrap_servers,
-                "group.id": s.app_id,
-                "client.id": self.transactional_id,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "isolation.level": "read_committed",
-                "partition.assignment.strategy": "range",
-                "session.timeout.ms": int(s.session_timeout_s * 1000),
-                "heartbeat.interval.ms": int(s.session_timeout_s * 1000 / 3),
-                "max.poll.interval.ms": int(s.max_poll_interval_s * 1000),
-                "queued.max.messages.kbytes": _PREFETCH_KB,
-                **self._common,
-            }
-        )
-        self._restorer = Consumer(
-            {
-                "bootstrap.servers": s.bootstrap_servers,
-                "group.id": f"{s.app_id}-restore",  # never joined nor committed: assign() only
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                "enable.partition.eof": True,
-                "auto.offset.reset": "earliest",
-                # the end of a partition shows only in a fetch that finds nothing new, which the
-                # broker holds back this long (500 ms by default) for every partition restored
-                "fetch.wait.max.ms": 20,
-                "queued.max.messages.kbytes": _PREFETCH_KB,
-                **self._common,
-            }
-        )
-        producer = Producer(
-            {
-                "bootstrap.servers": s.bootstrap_servers,
-                "transactional.id": self.transactional_id,
-                "transaction.timeout.ms": int(s.transaction_timeout_s * 1000),
-                "linger.ms": 5,
-                "partitioner": "murmur2_random",  # Kafka's own: the same partition as the connectors'
-                **self._common,
-            }
-        )
+        consumer = self.clients.consumer()
+        self._restorer = self.clients.restorer()
+        producer = self.clients.producer()
         try:
             producer.init_transactions(s.transaction_timeout_s)
             consumer.subscribe(
                 sorted(self.routes), on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked
             )
-            log.info("streams.session_started", transactional_id=self.transactional_id)
+            log.info("streams.session_started", transactional_id=self.clients.transactional_id)
             waits = Backoff(cap_s=30.0)
             while not self.stop.is_set():
                 msgs = consumer.consume(num_messages=s.batch_size, timeout=0.1)

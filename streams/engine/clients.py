@@ -1,0 +1,115 @@
+"""The engine's three librdkafka clients, configured for exactly-once folding, and their errors.
+
+Called once per session (:class:`~.loop.Engine`): the group consumer reading the sources, the
+restorer reading changelogs by assignment, and the transactional producer. All three share the
+error log and the reconnect backoff, so a broker that is away costs little CPU and few log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import zlib
+from typing import Any
+
+import structlog
+from confluent_kafka import Consumer, KafkaError, Producer
+
+from ..settings import StreamsSettings
+
+log = structlog.get_logger(__name__)
+_LIBRDKAFKA = logging.getLogger("librdkafka")
+_PREFETCH_KB = 16 * 1024
+"""Messages a consumer fetches ahead, at most (librdkafka's default, 64 MB, doubles a busy worker's RSS)."""
+
+
+class ErrorLog:
+    """librdkafka's error callback: what it retries itself (the broker away), logged once per
+    kind of error every ``every_s`` with how often it recurred meanwhile. A fatal error also
+    surfaces from the client's next call, which ends the session."""
+
+    def __init__(self, every_s: float = 30.0) -> None:
+        self.every_s = every_s
+        self._last: dict[int, tuple[float, int]] = {}  # error code → (last logged, repeats since)
+
+    def __call__(self, err: KafkaError) -> None:
+        now = time.monotonic()
+        logged, repeats = self._last.get(err.code(), (-self.every_s, 0))
+        if now - logged < self.every_s and not err.fatal():
+            self._last[err.code()] = (logged, repeats + 1)
+            return
+        self._last[err.code()] = (now, 0)
+        log.warning("streams.kafka_error", error=err.str(), fatal=err.fatal(), repeated=repeats)
+
+
+def instance_id(settings: StreamsSettings) -> str:
+    """This worker's stable name in the group: the same after a restart on the same data folder,
+    so its transactional id fences (and aborts) what its previous run left open."""
+    folder = str(settings.data_dir.resolve())
+    return f"{socket.gethostname()}-{zlib.crc32(folder.encode()):08x}"
+
+
+class Clients:
+    """Makes the clients of one worker; ``transactional_id`` names it in the group."""
+
+    def __init__(self, settings: StreamsSettings) -> None:
+        self.settings = settings
+        self.transactional_id = f"{settings.app_id}-{instance_id(settings)}"
+        self._common: dict[str, Any] = {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "error_cb": ErrorLog(),
+            "logger": _LIBRDKAFKA,
+            "log.connection.close": False,
+            # a broker that is away is retried from 0.5 s up to every 10 s, not every 100 ms
+            "reconnect.backoff.ms": 500,
+            "reconnect.backoff.max.ms": 10_000,
+        }
+
+    def consumer(self) -> Any:
+        """The group member reading every source topic, ``read_committed``, committing nothing itself."""
+        s = self.settings
+        return Consumer(
+            {
+                **self._common,
+                "group.id": s.app_id,
+                "client.id": self.transactional_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "isolation.level": "read_committed",
+                "partition.assignment.strategy": "range",
+                "session.timeout.ms": int(s.session_timeout_s * 1000),
+                "heartbeat.interval.ms": int(s.session_timeout_s * 1000 / 3),
+                "max.poll.interval.ms": int(s.max_poll_interval_s * 1000),
+                "queued.max.messages.kbytes": _PREFETCH_KB,
+            }
+        )
+
+    def restorer(self) -> Any:
+        """A consumer for changelogs, by assignment only, reporting each partition's end."""
+        return Consumer(
+            {
+                **self._common,
+                "group.id": f"{self.settings.app_id}-restore",  # never joined nor committed
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "enable.partition.eof": True,
+                "auto.offset.reset": "earliest",
+                # the end of a partition shows only in a fetch that finds nothing new, which the
+                # broker holds back this long (500 ms by default) for every partition restored
+                "fetch.wait.max.ms": 20,
+                "queued.max.messages.kbytes": _PREFETCH_KB,
+            }
+        )
+
+    def producer(self) -> Any:
+        """The transactional producer (its transactions are not yet initialised)."""
+        return Producer(
+            {
+                **self._common,
+                "transactional.id": self.transactional_id,
+                "transaction.timeout.ms": int(self.settings.transaction_timeout_s * 1000),
+                "linger.ms": 5,
+                "partitioner": "murmur2_random",  # Kafka's own: the same partition as the connectors'
+            }
+        )
