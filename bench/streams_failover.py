@@ -112,10 +112,11 @@ def main() -> None:
     watcher.start()
     producer = Producer({"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 0})
     rng = random.Random(3)
+    keys = AvroDecoder(registry)
 
     def delivered(err: object, msg: object) -> None:
         if err is None:
-            key = AvroDecoder(registry)(msg.key())  # type: ignore[attr-defined]
+            key = keys(msg.key())  # type: ignore[attr-defined]
             sent[key] = (sent[key][0], msg.partition())  # type: ignore[attr-defined]
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
 
 from .stores import Store
 
@@ -41,9 +41,12 @@ def restore(consumer: Any, name: str, partition: int, store: Store) -> int:
     committed; a transaction still open on the partition belongs to a worker that no longer owns
     it, and is aborted by the broker at its timeout.
     """
-    _wait_for(consumer, name, partition)
     start = store.checkpoint if store.checkpoint > 0 else OFFSET_BEGINNING
-    low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=30)
+    try:
+        low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=30)
+    except KafkaException:  # a topic just created may not be in the client's metadata yet
+        _wait_for(consumer, name, partition)
+        low, high = consumer.get_watermark_offsets(TopicPartition(name, partition), timeout=30)
     if high <= max(store.checkpoint, low):
         return 0
     consumer.assign([TopicPartition(name, partition, start)])

@@ -97,10 +97,11 @@ class _Batch:
         self.spec, self.codec, self.lookup, self.scan = spec, codec, lookup, scan
         self.out = Rekeyed()
         idents = {s.ident: i for i, s in enumerate(spec.sources)}
+        self.leaders = {i: idents[s.via] for i, s in enumerate(spec.sources) if s.via is not None}
+        """Follower's index → the index of the source it follows."""
         self.followers: dict[int, list[int]] = {}
-        for index, source in enumerate(spec.sources):
-            if source.via is not None:
-                self.followers.setdefault(idents[source.via], []).append(index)
+        for follower, leader in self.leaders.items():
+            self.followers.setdefault(leader, []).append(follower)
 
     def run(self, events: Sequence[tuple[int, Message]]) -> Rekeyed:
         for index, msg in events:
@@ -183,8 +184,7 @@ class _Batch:
             row_key + b"\x00" + element.encode(),
             None if deleted else value,
         )
-        leader = next(i for i, s in enumerate(self.spec.sources) if s.ident == source.via)
-        current = self._get(keys_store(self.spec.name, leader), row_key)
+        current = self._get(keys_store(self.spec.name, self.leaders[index]), row_key)
         if current is not None:
             self.out.sends.append((index, current, value, False))
 
