@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 import yaml
-from kafka import KafkaConsumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.wire import AvroDecoder
@@ -130,27 +130,54 @@ class RegistryProcess:
         self.stop()
 
 
+@dataclass(frozen=True)
+class Record:
+    """One consumed Kafka record, as the tests look at it."""
+
+    key: bytes | None
+    value: bytes | None
+    headers: list[Any]
+    partition: int | None
+    offset: int | None
+
+
 def read_topic(
     bootstrap: str, topic: str, min_count: int = 0, timeout: float = 120, settle: float = 0.0
-) -> list[Any]:
+) -> list[Record]:
     """All committed records of ``topic`` from the beginning, once at least ``min_count`` are there.
 
-    Reads ``read_committed``, as a downstream app of exactly-once connectors does."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, isolation_level="read_committed"
+    Reads ``read_committed``, as a downstream app of exactly-once connectors does. Every wait is
+    bounded by ``timeout``: librdkafka's ``consume`` returns at its own timeout even while the
+    broker is away (kafka-python's ``poll`` was seen to hang there)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("civicbus-test-reader"),
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+            "allow.auto.create.topics": False,
+            "log_level": 3,
+        }
     )
-    records: list[Any] = []
+    records: list[Record] = []
     try:
-        parts = wait_until(lambda: consumer.partitions_for_topic(topic), timeout, f"topic {topic}")
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
+
+        def partitions() -> list[int]:
+            try:
+                meta = consumer.list_topics(timeout=5).topics.get(topic)
+            except KafkaException:
+                return []
+            return sorted(meta.partitions) if meta is not None and meta.error is None else []
+
+        parts = wait_until(partitions, timeout, f"topic {topic}")
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         deadline = time.monotonic() + timeout
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
-            batch = consumer.poll(timeout_ms=200)
-            for recs in batch.values():
-                records.extend(recs)
+            batch = [m for m in consumer.consume(500, timeout=0.2) if m.error() is None]
+            records.extend(
+                Record(m.key(), m.value(), list(m.headers() or []), m.partition(), m.offset()) for m in batch
+            )
             if batch:
                 quiet_since = time.monotonic()
             if len(records) >= min_count and time.monotonic() - quiet_since >= settle:
