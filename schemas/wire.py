@@ -23,25 +23,37 @@ class SerializationError(ValueError):
     """A record did not fit its schema, or bytes were not a Confluent-framed Avro record."""
 
 
-class AvroEncoder:
-    """Encodes records of one schema under one subject; registers the schema on first use."""
+class SubjectEncoder:
+    """One schema under one subject, registered on first use: the framing every encoder shares."""
 
     def __init__(self, registry: RegistryClient, subject: str, schema: dict[str, Any] | str) -> None:
         self.subject = subject
         self.schema = schema
-        self._parsed = fastavro.parse_schema(schema)
         self._registry = registry
         self._header: bytes | None = None
-        self._branches = _record_branches(schema)
 
     def register(self) -> None:
         """Register the schema now rather than on first use; raises RegistryError if refused."""
         if self._header is None:
             self._header = _HEADER.pack(MAGIC, self._registry.register(self.subject, self.schema))
 
-    def __call__(self, record: Any) -> bytes:
+    def header(self) -> bytes:
+        """The 5 bytes framing every value: magic byte and schema ID (registers the schema)."""
         self.register()
         assert self._header is not None
+        return self._header
+
+
+class AvroEncoder(SubjectEncoder):
+    """Encodes records of one schema under one subject; registers the schema on first use."""
+
+    def __init__(self, registry: RegistryClient, subject: str, schema: dict[str, Any] | str) -> None:
+        super().__init__(registry, subject, schema)
+        self._parsed = fastavro.parse_schema(schema)
+        self._branches = _record_branches(schema)
+
+    def __call__(self, record: Any) -> bytes:
+        header = self.header()
         if self._branches and isinstance(record, dict):
             # name the branch of an optional record: fastavro otherwise tries each branch by
             # validating the value against it, a third of the cost of a view's record
@@ -50,21 +62,12 @@ class AvroEncoder:
                 if isinstance(record.get(name), dict):
                     record[name] = (branch, record[name])
         buf = io.BytesIO()
-        buf.write(self._header)
+        buf.write(header)
         try:
             fastavro.schemaless_writer(buf, self._parsed, record)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise SerializationError(f"record does not fit {self.subject}: {exc}") from exc
         return buf.getvalue()
-
-
-def _plain(node: Any) -> Any:
-    """``node`` without its logical types."""
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items() if k != "logicalType"}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
 
 
 def _record_branches(schema: dict[str, Any] | str) -> dict[str, str]:
@@ -85,13 +88,11 @@ def _record_branches(schema: dict[str, Any] | str) -> dict[str, str]:
 class AvroDecoder:
     """Decodes any Confluent-framed Avro record, fetching writer schemas by ID (cached).
 
-    With ``logical=False`` values of logical types stay as Avro stores them (a date as days since
-    1970, a timestamp as epoch milliseconds, a decimal as its bytes): decoding is a quarter
-    cheaper, and fastavro encodes those values back to the same bytes."""
+    Values of logical types come back as Python values (dates, datetimes, decimals); the streams
+    keep them as Avro stores them (:mod:`.wire_raw`)."""
 
-    def __init__(self, registry: RegistryClient, logical: bool = True) -> None:
+    def __init__(self, registry: RegistryClient) -> None:
         self._registry = registry
-        self._logical = logical
         self._parsed: dict[int, Any] = {}
 
     def schema_id(self, data: bytes) -> int:
@@ -103,7 +104,7 @@ class AvroDecoder:
         sid = self.schema_id(data)
         if sid not in self._parsed:
             schema = self._registry.schema(sid)
-            self._parsed[sid] = fastavro.parse_schema(schema if self._logical else _plain(schema))
+            self._parsed[sid] = fastavro.parse_schema(schema)
         try:
             return fastavro.schemaless_reader(io.BytesIO(data[5:]), self._parsed[sid], None)
         except (ValueError, EOFError, IndexError, UnicodeDecodeError) as exc:

@@ -1,4 +1,4 @@
-"""A view's codec: Confluent-framed Avro through the schema registry."""
+"""A view's codec: Confluent-framed Avro through the schema registry, values as Avro stores them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from civicbus.schemas import model
 from civicbus.schemas.registry_client import RegistryClient
-from civicbus.schemas.wire import AvroDecoder, AvroEncoder
+from civicbus.schemas.wire_raw import RawDecoder, RawEncoder
 
 from .views.spec import ViewSpec
 
@@ -20,9 +20,9 @@ class AvroCodec:
 
     def __init__(self, registry: RegistryClient, spec: ViewSpec) -> None:
         # the fold keeps values as Avro stores them; the record encodes them back unchanged
-        self._decode = AvroDecoder(registry, logical=False)
-        self._record = AvroEncoder(registry, f"{spec.topic}-value", model.schema(spec.record))
-        self._key = AvroEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA)
+        self._decode = RawDecoder(registry)
+        self._record = RawEncoder(registry, f"{spec.topic}-value", model.schema(spec.record))
+        self._key = RawEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA)
         self._key_header: bytes | None = None
 
     def register(self) -> None:
