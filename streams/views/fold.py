@@ -25,7 +25,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from .functions import EPOCH, FUNCTIONS
+from .functions import EPOCH
 from .spec import ViewSpec
 
 State = dict[str, Any]
@@ -126,29 +126,36 @@ def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
     departments: set[str] = set()
     closed_by: str | None = None
     newest = 0
-    for source in spec.sources:
+    for ident, department, row_into, into, fields, closes in spec.plan:
+        held_rows = state.get(ident)
         live: list[tuple[int, str, dict[str, Any]]] = []  # (-time, element, row): newest first
-        for element, held in (state.get(source.ident) or {}).items():
-            when = held["v"][0]
-            newest = max(newest, when)
-            if held["r"] is not None:
-                live.append((-when, element, held["r"]))
-        if len(live) > 1:
-            live.sort(key=_newest_first)
-        if source.row is not None:
-            out[source.row] = live[0][2] if live else None
-        if source.collection is not None:
-            out.setdefault(source.collection.into, []).extend(r for _, _, r in sorted(live, key=_element))
+        if held_rows:
+            for element, held in held_rows.items():
+                when = held["v"][0]
+                if when > newest:
+                    newest = when
+                if held["r"] is not None:
+                    live.append((-when, element, held["r"]))
+            if len(live) > 1:
+                live.sort(key=_newest_first)
+        if row_into is not None:
+            out[row_into] = live[0][2] if live else None
+        if into is not None:
+            out.setdefault(into, []).extend(r for _, _, r in sorted(live, key=_element))
         if not live:
             continue
-        departments.add(source.department)
+        departments.add(department)
         for _, _, row in live:
-            for target, origin in source.fields.items():
+            for target, origin in fields:
                 value = row.get(origin)
                 if value is not None:
-                    offers.setdefault(target, []).append((source.department, value))
-        if closed_by is None and any(_closes(source.closes, row) for _, _, row in live):
-            closed_by = source.department
+                    offered = offers.get(target)
+                    if offered is None:
+                        offers[target] = [(department, value)]
+                    else:
+                        offered.append((department, value))
+            if closed_by is None and closes is not None and row.get(closes) is not None:
+                closed_by = department
     if not departments:
         return None
     winners: dict[str, str] = {}
@@ -162,17 +169,18 @@ def render(spec: ViewSpec, key: str, state: State) -> dict[str, Any] | None:
         out[target], winners[target] = value, department
     out["sources"] = dict(sorted(winners.items()))
     out["departments"] = sorted(departments)
-    out["disagreements"] = _disagreements(spec, offers)
+    disagreements = _disagreements(spec, offers)
+    out["disagreements"] = disagreements
     out["discrepancies"] = [
         f"{d['field']}: " + " ".join(f"{'/'.join(v['departments'])}={v['value']}" for v in d["values"])
-        for d in out["disagreements"]
+        for d in disagreements
     ]
     if spec.closable:
         out["closed"] = closed_by is not None
         out["closed_by"] = closed_by
     out["updated_ms"] = newest
-    for target, rule in spec.derived.items():
-        out[target] = FUNCTIONS[rule.function](*(out.get(a) for a in rule.args), as_of_ms=newest)
+    for target, function, args in spec.derivations:
+        out[target] = function(*[out.get(a) for a in args], as_of_ms=newest)
     return out
 
 
@@ -184,17 +192,13 @@ def _element(held: tuple[int, str, Any]) -> str:
     return held[1]
 
 
-def _closes(field: str | None, row: dict[str, Any]) -> bool:
-    return field is not None and row.get(field) is not None
-
-
 def _disagreements(spec: ViewSpec, offers: dict[str, list[tuple[str, Any]]]) -> list[dict[str, Any]]:
     """Fields on which departments give different values: each value with who gives it, the
     value of the most authoritative department first."""
     found = []
     for target in spec.discrepancies:
-        offered = offers.get(target, ())
-        if len(offered) < 2:
+        offered = offers.get(target)
+        if offered is None or len(offered) < 2:
             continue
         given: dict[str, set[str]] = {}
         is_date = target in spec.date_fields

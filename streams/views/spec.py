@@ -39,14 +39,14 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from civicbus.schemas import model
 
-from .functions import FUNCTIONS
+from .functions import FUNCTIONS, Function
 
 NAME = r"^[a-z][a-z0-9-]*$"
 
@@ -109,6 +109,19 @@ class Source(_Strict):
         return self.via is not None or (self.keyed_by is not None and self.keyed_by != self.key)
 
 
+class SourcePlan(NamedTuple):
+    """A source as the render reads it, for every record it renders."""
+
+    ident: str
+    department: str
+    row: str | None
+    into: str | None
+    """The collection's view field, if the source is a collection."""
+    fields: tuple[tuple[str, str], ...]
+    """(view field, source field) pairs."""
+    closes: str | None
+
+
 class ViewSpec(_Strict):
     name: str = Field(pattern=NAME)
     key: str
@@ -148,6 +161,28 @@ class ViewSpec(_Strict):
         except KeyError:
             return frozenset()
         return frozenset(name for name, node in fields.items() if _base(node) == ("int", "date"))
+
+    @cached_property
+    def plan(self) -> tuple[SourcePlan, ...]:
+        """What the render reads of each source, taken from the spec once."""
+        return tuple(
+            SourcePlan(
+                s.ident,
+                s.department,
+                s.row,
+                s.collection.into if s.collection is not None else None,
+                tuple(s.fields.items()),
+                s.closes,
+            )
+            for s in self.sources
+        )
+
+    @cached_property
+    def derivations(self) -> tuple[tuple[str, Function, tuple[str, ...]], ...]:
+        """Each derived field with its function and argument fields, in the file's order."""
+        return tuple(
+            (target, FUNCTIONS[rule.function], tuple(rule.args)) for target, rule in self.derived.items()
+        )
 
     @cached_property
     def closable(self) -> bool:
