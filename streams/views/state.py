@@ -26,7 +26,10 @@ def encode(state: State) -> bytes:
 
 
 def decode(data: bytes) -> State:
-    state = _untag(orjson.loads(data))
+    state = orjson.loads(data)
+    # a tag can only open an object: JSON escapes the quote of a '{"$' inside a string
+    if b'{"$' in data:
+        state = _untag(state)
     if not isinstance(state, dict):
         raise ValueError("a fold state is a JSON object")
     return state
