@@ -16,7 +16,6 @@ Both libraries must write the same bytes; the run stops if they do not.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import time
@@ -24,38 +23,12 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import fastavro
-
-from civicbus.schemas import model
 from civicbus.schemas.registry_client import RegistryClient
-from civicbus.schemas.wire import AvroEncoder
-from civicbus.schemas.wire_raw import plain
 from civicbus.streams.codec import AvroCodec
 from civicbus.streams.views.catalog import load_all
 from civicbus.streams.views.fold import apply, change, render
 
 from .stream_runtimes import Record, in_process, messages
-
-
-class FastavroDecoder:
-    """RawDecoder's contract on fastavro (the streams' decoder before cavro)."""
-
-    def __init__(self, registry: RegistryClient) -> None:
-        self._registry = registry
-        self._parsed: dict[int, Any] = {}
-
-    def __call__(self, data: bytes) -> Any:
-        sid = int.from_bytes(data[1:5], "big")
-        if sid not in self._parsed:
-            self._parsed[sid] = fastavro.parse_schema(plain(self._registry.schema(sid)))
-        return fastavro.schemaless_reader(io.BytesIO(data[5:]), self._parsed[sid], None)
-
-
-def fastavro_codec(registry: RegistryClient, spec: Any) -> AvroCodec:
-    codec = AvroCodec(registry, spec)
-    codec._decode = FastavroDecoder(registry)  # type: ignore[assignment]
-    codec._record = AvroEncoder(registry, f"{spec.topic}-value", model.schema(spec.record))  # type: ignore[assignment]
-    return codec
 
 
 def per_item_us(work: Callable[[], Any], count: int) -> float:
@@ -82,7 +55,7 @@ def main() -> None:
         for m in messages(bootstrap, [args.resident_topic, args.subsidy_topic], args.count)
     ]
     values = [m.value() for m in msgs if m.value() is not None]
-    codecs = {"fastavro": fastavro_codec(registry, spec), "cavro": AvroCodec(registry, spec)}
+    codecs = {name: AvroCodec(registry, spec, name) for name in ("fastavro", "cavro")}
 
     states: dict[str, Any] = {}
     changes = [change(spec, index[m.topic()], codecs["cavro"].event(m.value()), m.offset()) for m in msgs]

@@ -50,27 +50,33 @@ class AvroEncoder(SubjectEncoder):
     def __init__(self, registry: RegistryClient, subject: str, schema: dict[str, Any] | str) -> None:
         super().__init__(registry, subject, schema)
         self._parsed = fastavro.parse_schema(schema)
-        self._branches = _record_branches(schema)
+        self._branches = record_branches(schema)
 
     def __call__(self, record: Any) -> bytes:
         header = self.header()
-        if self._branches and isinstance(record, dict):
-            # name the branch of an optional record: fastavro otherwise tries each branch by
-            # validating the value against it, a third of the cost of a view's record
-            record = {**record}
-            for name, branch in self._branches.items():
-                if isinstance(record.get(name), dict):
-                    record[name] = (branch, record[name])
         buf = io.BytesIO()
         buf.write(header)
         try:
-            fastavro.schemaless_writer(buf, self._parsed, record)
+            fastavro.schemaless_writer(buf, self._parsed, name_branches(record, self._branches))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise SerializationError(f"record does not fit {self.subject}: {exc}") from exc
         return buf.getvalue()
 
 
-def _record_branches(schema: dict[str, Any] | str) -> dict[str, str]:
+def name_branches(record: Any, branches: dict[str, str]) -> Any:
+    """``record`` with each optional record among ``branches`` (:func:`record_branches`) named
+    in fastavro's tuple notation: fastavro otherwise tries each branch by validating the value
+    against it, a third of the cost of a view's record."""
+    if not branches or not isinstance(record, dict):
+        return record
+    named = {**record}
+    for name, branch in branches.items():
+        if isinstance(named.get(name), dict):
+            named[name] = (branch, named[name])
+    return named
+
+
+def record_branches(schema: dict[str, Any] | list[Any] | str) -> dict[str, str]:
     """Top-level fields typed ``["null", <a record>]``: field name → the record's full name."""
     if not isinstance(schema, dict) or schema.get("type") != "record":
         return {}

@@ -6,7 +6,7 @@ from typing import Any
 
 from civicbus.schemas import model
 from civicbus.schemas.registry_client import RegistryClient
-from civicbus.schemas.wire_raw import RawDecoder, RawEncoder
+from civicbus.schemas.wire_raw import DEFAULT, Backend, RawDecoder, RawEncoder
 
 from .views.spec import ViewSpec
 
@@ -18,11 +18,11 @@ class AvroCodec:
     for the same value, so a view's store and topic are co-partitioned with its sources.
     """
 
-    def __init__(self, registry: RegistryClient, spec: ViewSpec) -> None:
+    def __init__(self, registry: RegistryClient, spec: ViewSpec, backend: Backend = DEFAULT) -> None:
         # the fold keeps values as Avro stores them; the record encodes them back unchanged
-        self._decode = RawDecoder(registry)
-        self._record = RawEncoder(registry, f"{spec.topic}-value", model.schema(spec.record))
-        self._key = RawEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA)
+        self._decode = RawDecoder(registry, backend)
+        self._record = RawEncoder(registry, f"{spec.topic}-value", model.schema(spec.record), backend)
+        self._key = RawEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA, backend)
         self._key_header: bytes | None = None
 
     def register(self) -> None:

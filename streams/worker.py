@@ -18,6 +18,7 @@ import structlog
 from civicbus.core.backoff import Stopped, retry
 from civicbus.core.kafka import ensure_topic
 from civicbus.ops import metrics
+from civicbus.schemas import wire_raw
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.registry_errors import RegistryError
 
@@ -84,6 +85,6 @@ def run(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
             codecs[spec.name] = codec
     except Stopped:
         return
-    log.info("streams.views", views=[s.name for s in specs])
+    log.info("streams.views", views=[s.name for s in specs], avro=wire_raw.DEFAULT)
     Engine(settings, specs, codecs, stop).run()
     log.info("streams.stopped")
