@@ -37,6 +37,7 @@ shape and meaning alike (unknown record, field or department, type mismatches).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -132,6 +133,15 @@ class ViewSpec(_Strict):
     authority: dict[str, list[str]] = {}
     discrepancies: list[str] = []
     derived: dict[str, Derived] = {}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ViewSpec:
+        """A copy with ``update`` applied, computing again what the spec computes once (pydantic
+        would copy those values with the fields, stale for the new ones)."""
+        copy = super().model_copy(update=update, deep=deep)
+        for name, attribute in vars(ViewSpec).items():
+            if isinstance(attribute, cached_property):
+                copy.__dict__.pop(name, None)
+        return copy
 
     @property
     def dead_letter_topic(self) -> str:

@@ -181,6 +181,18 @@ def test_authority_decides_each_field_and_names_the_winner() -> None:
     assert gone is not None and (gone["name"], gone["sources"]["name"]) == ("李 四", "民政")
 
 
+def test_a_copied_spec_renders_from_its_own_sources() -> None:
+    state: dict[str, Any] = {}
+    apply(state, change(VIEW, 1, event("c", BENEFIT, 1000), 0))
+    apply(state, change(VIEW, 0, event("c", PERSON, 2000), 0))
+    assert render(VIEW, ID, state)["name"] == "李四"  # type: ignore[index]
+    authority = {**VIEW.authority, "name": ["民政", "公安"]}
+    copied = VIEW.model_copy(update={"sources": VIEW.sources[1:], "authority": authority})
+    view = render(copied, ID, state)
+    assert view is not None and view["departments"] == ["民政"] and view["name"] == "李 四"
+    assert [p.ident for p in copied.plan] == [s.ident for s in copied.sources]
+
+
 def test_age_is_taken_at_the_views_own_time() -> None:
     when = int(dt.datetime(2026, 3, 6, tzinfo=dt.UTC).timestamp() * 1000)
     view = fold((0, event("c", PERSON, when), 0))
