@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 import structlog
-from rocksdict import Options, Rdict, WriteBatch
+from rocksdict import Options, Rdict, WriteBatch, WriteOptions
 
 log = structlog.get_logger(__name__)
 
@@ -71,12 +71,20 @@ class MemoryStore:
 
 
 class RocksStore:
-    """A store in a RocksDB folder (rocksdict); it survives a restart of the worker."""
+    """A store in a RocksDB folder (rocksdict); it survives a restart of the worker.
+
+    It writes no write-ahead log, as Kafka Streams' stores do not: the changelog is the log. A
+    clean close flushes everything. A crash loses the writes since RocksDB's last flush, and
+    their checkpoint with them (a write batch never splits across flushes), so the store is an
+    older copy that knows it is older, and :func:`.changelog.restore` reads those states again."""
 
     def __init__(self, path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._db = Rdict(str(path), Options(raw_mode=True))
+        writes = WriteOptions()
+        writes.disable_wal = True  # type: ignore[method-assign,assignment]  # a property; the stub says method
+        self._db.set_write_options(writes)
         held = self._db.get(_CHECKPOINT)
         self.checkpoint = int(held) if held is not None else 0
 
