@@ -91,6 +91,13 @@ def record_branches(schema: dict[str, Any] | list[Any] | str) -> dict[str, str]:
     return found
 
 
+def schema_id(data: bytes) -> int:
+    """The registry ID framed into ``data``; SerializationError if it is not Confluent-framed."""
+    if len(data) < 5 or data[0] != MAGIC:
+        raise SerializationError("not Confluent-framed Avro (missing magic byte 0)")
+    return int(_HEADER.unpack_from(data)[1])
+
+
 class AvroDecoder:
     """Decodes any Confluent-framed Avro record, fetching writer schemas by ID (cached).
 
@@ -101,13 +108,8 @@ class AvroDecoder:
         self._registry = registry
         self._parsed: dict[int, Any] = {}
 
-    def schema_id(self, data: bytes) -> int:
-        if len(data) < 5 or data[0] != MAGIC:
-            raise SerializationError("not Confluent-framed Avro (missing magic byte 0)")
-        return int(_HEADER.unpack_from(data)[1])
-
     def __call__(self, data: bytes) -> Any:
-        sid = self.schema_id(data)
+        sid = schema_id(data)
         if sid not in self._parsed:
             schema = self._registry.schema(sid)
             self._parsed[sid] = fastavro.parse_schema(schema)

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 from typing import Any, Literal, Protocol
 
 import fastavro
 
 from .registry_client import RegistryClient
-from .wire import MAGIC, SerializationError, SubjectEncoder, name_branches, record_branches
+from .wire import SerializationError, SubjectEncoder, name_branches, record_branches, schema_id
 
 try:
     import cavro
@@ -37,7 +36,6 @@ Backend = Literal["cavro", "fastavro"]
 DEFAULT: Backend = "cavro" if cavro is not None else "fastavro"
 """The library the streams use on this machine."""
 
-_HEADER = struct.Struct(">bI")
 _ENCODE_ERRORS = (ValueError, TypeError, AttributeError, KeyError, OverflowError)
 _DECODE_ERRORS = (ValueError, EOFError, IndexError, UnicodeDecodeError, OverflowError)
 
@@ -129,9 +127,7 @@ class RawDecoder:
         self._compiled: dict[int, Compiled] = {}
 
     def __call__(self, data: bytes) -> Any:
-        if len(data) < 5 or data[0] != MAGIC:
-            raise SerializationError("not Confluent-framed Avro (missing magic byte 0)")
-        sid = int(_HEADER.unpack_from(data)[1])
+        sid = schema_id(data)
         compiled = self._compiled.get(sid)
         if compiled is None:
             compiled = self._compiled[sid] = compile_raw(self._registry.schema(sid), self._backend)

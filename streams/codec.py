@@ -23,7 +23,6 @@ class AvroCodec:
         self._decode = RawDecoder(registry, backend)
         self._record = RawEncoder(registry, f"{spec.topic}-value", model.schema(spec.record), backend)
         self._key = RawEncoder(registry, f"{spec.topic}-key", model.KEY_SCHEMA, backend)
-        self._key_header: bytes | None = None
 
     def register(self) -> None:
         """Register the view's key and value schemas (before the first event is folded)."""
@@ -39,8 +38,6 @@ class AvroCodec:
     def key(self, value: str) -> bytes:
         """The key's Avro string, framed; written by hand: it is per event, and fastavro's writer
         costs several times more for a lone string."""
-        if self._key_header is None:
-            self._key_header = self._key("")[:5]
         data = value.encode()
         n = len(data) << 1  # zigzag of a non-negative length
         prefix = bytearray()
@@ -48,7 +45,7 @@ class AvroCodec:
             prefix.append((n & 0x7F) | 0x80)
             n >>= 7
         prefix.append(n)
-        return self._key_header + bytes(prefix) + data
+        return self._key.header() + bytes(prefix) + data
 
     def unkey(self, data: bytes) -> str:
         text = self._decode(data)
