@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 import yaml
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.wire import AvroDecoder
@@ -146,14 +146,17 @@ def read_topic(
 ) -> list[Record]:
     """All committed records of ``topic`` from the beginning, once at least ``min_count`` are there.
 
-    Reads ``read_committed``, as a downstream app of exactly-once connectors does. Every wait is
-    bounded by ``timeout``: librdkafka's ``consume`` returns at its own timeout even while the
-    broker is away (kafka-python's ``poll`` was seen to hang there)."""
+    Reads ``read_committed``, as a downstream app of exactly-once connectors does. With ``settle``
+    it also reads to the end (the last stable offset) of every partition and returns once it has
+    stayed there ``settle`` seconds: a slow first fetch is never mistaken for an empty topic.
+    Every wait is bounded by ``timeout``: librdkafka's ``consume`` returns at its own timeout even
+    while the broker is away (kafka-python's ``poll`` was seen to hang there)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
             "group.id": unique("civicbus-test-reader"),
             "enable.auto.commit": False,
+            "enable.partition.eof": True,
             "isolation.level": "read_committed",
             "allow.auto.create.topics": False,
             "log_level": 3,
@@ -172,15 +175,24 @@ def read_topic(
         parts = wait_until(partitions, timeout, f"topic {topic}")
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
         deadline = time.monotonic() + timeout
-        quiet_since = time.monotonic()
+        at_end: set[int] = set()
+        at_end_since: float | None = None
         while time.monotonic() < deadline:
-            batch = [m for m in consumer.consume(500, timeout=0.2) if m.error() is None]
-            records.extend(
-                Record(m.key(), m.value(), list(m.headers() or []), m.partition(), m.offset()) for m in batch
-            )
-            if batch:
-                quiet_since = time.monotonic()
-            if len(records) >= min_count and time.monotonic() - quiet_since >= settle:
+            for m in consumer.consume(500, timeout=0.2):
+                error = m.error()
+                if error is None:
+                    headers = list(m.headers() or [])
+                    records.append(Record(m.key(), m.value(), headers, m.partition(), m.offset()))
+                    at_end.discard(m.partition())
+                elif error.code() == KafkaError._PARTITION_EOF:
+                    at_end.add(m.partition())
+            if len(records) >= min_count and not settle:
+                break
+            if len(at_end) < len(parts) or len(records) < min_count:
+                at_end_since = None
+            elif at_end_since is None:
+                at_end_since = time.monotonic()
+            if at_end_since is not None and time.monotonic() - at_end_since >= settle:
                 break
     finally:
         consumer.close()
