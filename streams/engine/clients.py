@@ -79,7 +79,8 @@ class Clients:
                 "isolation.level": "read_committed",
                 "partition.assignment.strategy": "range",
                 "session.timeout.ms": int(s.session_timeout_s * 1000),
-                "heartbeat.interval.ms": int(s.session_timeout_s * 1000 / 3),
+                # a member learns of a rebalance (a process or worker joining) at its next heartbeat
+                "heartbeat.interval.ms": int(min(s.session_timeout_s / 3, 1.0) * 1000),
                 "max.poll.interval.ms": int(s.max_poll_interval_s * 1000),
                 "queued.max.messages.kbytes": _PREFETCH_KB,
             }
