@@ -7,7 +7,15 @@ ops/dashboards/ use exactly these). :func:`serve` starts the HTTP endpoint of a 
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+"""The environment variable that puts a process's metrics in files of that folder (set before
+prometheus-client is imported: in a child process), for :func:`serve_processes` to sum."""
 
 # --- connectors: one label value per connector name -------------------------------------------
 CONNECTOR_UP = Gauge("civicbus_connector_up", "1 while the connector's poll loop is running", ["connector"])
@@ -127,3 +135,22 @@ def serve(port: int, addr: str = "127.0.0.1") -> None:
     """Serve /metrics for this process on ``addr:port`` from a daemon thread. Port 0 disables."""
     if port:
         start_http_server(port, addr=addr)
+
+
+def serve_processes(port: int, addr: str, folder: str, prefix: str) -> None:
+    """Serve /metrics summed over the processes writing theirs to ``folder`` (each started with
+    ``MULTIPROCESS_DIR`` set to it): the metrics named ``prefix``…, counters added up across the
+    processes and their restarts. (The others, which those processes never touch, would show as
+    one zero per process.)"""
+    if port:
+        registry = CollectorRegistry()
+        registry.register(_Named(multiprocess.MultiProcessCollector(None, path=folder), prefix))  # type: ignore[no-untyped-call]
+        start_http_server(port, addr=addr, registry=registry)
+
+
+class _Named(Collector):
+    def __init__(self, inner: Collector, prefix: str) -> None:
+        self._inner, self._prefix = inner, prefix
+
+    def collect(self) -> Iterable[Metric]:
+        return [family for family in self._inner.collect() if family.name.startswith(self._prefix)]

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
+from civicbus.core.backoff import retry
 from civicbus.schemas import model
 from civicbus.schemas.registry_client import RegistryClient
+from civicbus.schemas.registry_errors import RegistryError
 from civicbus.schemas.wire_raw import DEFAULT, Backend, RawDecoder, RawEncoder
 
+from .engine.batch import Codec
+from .settings import StreamsSettings
 from .views.spec import ViewSpec
 
 
@@ -55,3 +61,32 @@ class AvroCodec:
 
     def record(self, value: dict[str, Any]) -> bytes:
         return self._record(value)
+
+
+class _Away(Exception):
+    """The registry did not answer (5xxxx); a refusal (4xxxx) ends the worker with its reason."""
+
+
+def _registering(codec: AvroCodec) -> Callable[[], None]:
+    def register() -> None:
+        try:
+            codec.register()
+        except RegistryError as exc:
+            if exc.code >= 50000:
+                raise _Away(exc.message) from exc
+            raise
+
+    return register
+
+
+def registered(settings: StreamsSettings, specs: list[ViewSpec], stop: threading.Event) -> dict[str, Codec]:
+    """Every view's codec, its schemas registered; waits while the registry is away. Raises
+    :class:`~civicbus.core.backoff.Stopped` if ``stop`` is set meanwhile, RegistryError if the
+    registry refuses a schema."""
+    registry = RegistryClient(settings.registry_url, timeout_s=5.0)
+    codecs: dict[str, Codec] = {}
+    for spec in specs:
+        codec = AvroCodec(registry, spec)
+        retry(_registering(codec), f"registering the {spec.name} view's schemas", (_Away,), stop)
+        codecs[spec.name] = codec
+    return codecs

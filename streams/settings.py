@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from civicbus.core.settings import BusSettings
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, which a container's cpuset narrows)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class StreamsSettings(BusSettings):
@@ -20,6 +26,13 @@ class StreamsSettings(BusSettings):
         description="the worker group: workers with the same app_id share the views' partitions",
     )
     partitions: int = Field(3, ge=1, description="must equal the source topics' partition count")
+    processes: int = Field(
+        default_factory=usable_cpus,
+        ge=1,
+        le=64,
+        description="engine processes in this worker, each a group member folding its own partitions "
+        "(a Python process folds on one core); default: the CPUs this worker may use",
+    )
     views_dir: Path | None = Field(
         None, description="folder of view files (*.yaml) the worker runs; default: the views civicbus ships"
     )

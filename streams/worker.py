@@ -2,30 +2,33 @@
 
 Start-up, in order: serve /metrics, create every view's source, view, changelog and dead-letter
 topics (waiting for the broker), register the views' schemas (waiting for the registry), then
-run the engine. A signal lets the batch in hand commit; the worker then leaves its group, so the
-others take its partitions over at once.
+run the engine, in this process or in ``processes`` engine processes (:mod:`.processes`). A
+signal lets the batch in hand commit; the worker then leaves its group, so the others take its
+partitions over at once.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 import structlog
 
-from civicbus.core.backoff import Stopped, retry
+from civicbus.core.backoff import Stopped
 from civicbus.core.kafka import ensure_topic
 from civicbus.ops import metrics
 from civicbus.schemas import wire_raw
-from civicbus.schemas.registry_client import RegistryClient
-from civicbus.schemas.registry_errors import RegistryError
 
-from .codec import AvroCodec
+from .codec import registered
 from .engine import changelog, rekey
-from .engine.batch import Codec
 from .engine.loop import Engine
+from .processes import ProcessGroup
 from .settings import StreamsSettings
 from .views.spec import ViewSpec
 
@@ -49,22 +52,6 @@ def create_topics(settings: StreamsSettings, specs: list[ViewSpec], stop: thread
         ensure_topic(bootstrap, spec.dead_letter_topic, 1, stop=stop)
 
 
-class _Away(Exception):
-    """The registry did not answer (5xxxx); a refusal (4xxxx) ends the worker with its reason."""
-
-
-def _registering(codec: AvroCodec) -> Callable[[], None]:
-    def register() -> None:
-        try:
-            codec.register()
-        except RegistryError as exc:
-            if exc.code >= 50000:
-                raise _Away(exc.message) from exc
-            raise
-
-    return register
-
-
 def run(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
     stop = threading.Event()
 
@@ -74,17 +61,41 @@ def run(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    metrics.serve(settings.metrics_port, settings.metrics_addr)
-    registry = RegistryClient(settings.registry_url, timeout_s=5.0)
-    codecs: dict[str, Codec] = {}
-    try:
-        create_topics(settings, specs, stop)
-        for spec in specs:
-            codec = AvroCodec(registry, spec)
-            retry(_registering(codec), f"registering the {spec.name} view's schemas", (_Away,), stop)
-            codecs[spec.name] = codec
-    except Stopped:
-        return
-    log.info("streams.views", views=[s.name for s in specs], avro=wire_raw.DEFAULT)
-    Engine(settings, specs, codecs, stop).run()
+    with _metrics(settings):
+        try:
+            create_topics(settings, specs, stop)
+            codecs = registered(settings, specs, stop)
+        except Stopped:
+            return
+        log.info(
+            "streams.views",
+            views=[s.name for s in specs],
+            avro=wire_raw.DEFAULT,
+            processes=settings.processes,
+        )
+        if settings.processes > settings.partitions:
+            log.warning(
+                "streams.idle_processes", processes=settings.processes, partitions=settings.partitions
+            )
+        if settings.processes == 1:
+            Engine(settings, specs, codecs, stop).run()
+        else:
+            ProcessGroup(settings, specs, stop).run()
     log.info("streams.stopped")
+
+
+@contextmanager
+def _metrics(settings: StreamsSettings) -> Iterator[None]:
+    """Serve /metrics: this process's, or the sum over its engine processes, which write theirs
+    to a folder of their own (prometheus-client's multiprocess mode) removed afterwards."""
+    if settings.processes == 1:
+        metrics.serve(settings.metrics_port, settings.metrics_addr)
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="civicbus-streams-metrics-")
+    os.environ[metrics.MULTIPROCESS_DIR] = folder  # the children inherit it; this process is already set up
+    try:
+        metrics.serve_processes(settings.metrics_port, settings.metrics_addr, folder, "civicbus_streams_")
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

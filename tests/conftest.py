@@ -59,6 +59,7 @@ def bus_env(bootstrap: str, registry_url: str) -> dict[str, str]:
         "CIVICBUS_CONNECTOR_METRICS_PORT": "0",
         "CIVICBUS_CONNECTOR_POSITIONS_TOPIC": unique("positions"),
         "CIVICBUS_STREAMS_METRICS_PORT": "0",
+        "CIVICBUS_STREAMS_PROCESSES": "1",  # tests that run more say so
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -67,6 +68,32 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
         yield proc
     finally:
         stop(proc)
+
+
+def engine_pids(worker: subprocess.Popen[bytes]) -> list[int]:
+    """A streams worker's engine processes: its children spawned by multiprocessing (not its
+    resource tracker)."""
+    tasks = Path(f"/proc/{worker.pid}/task")
+    children = [int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+    return [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+def log_events(log: Path) -> list[dict[str, Any]]:
+    """The structured events a civicbus process wrote to ``log`` (its JSON lines), in order."""
+    found = []
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.startswith("{"):
+            found.append(json.loads(line))
+    return found
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:

@@ -51,11 +51,13 @@ def instance_id(settings: StreamsSettings) -> str:
 
 
 class Clients:
-    """Makes the clients of one worker; ``transactional_id`` names it in the group."""
+    """Makes the clients of one engine process (``member`` of its worker); ``transactional_id``
+    names it in the group, the same for the same member of a worker on the same data folder."""
 
-    def __init__(self, settings: StreamsSettings) -> None:
+    def __init__(self, settings: StreamsSettings, member: int = 0) -> None:
         self.settings = settings
-        self.transactional_id = f"{settings.app_id}-{instance_id(settings)}"
+        suffix = f"-{member}" if member else ""
+        self.transactional_id = f"{settings.app_id}-{instance_id(settings)}{suffix}"
         self._common: dict[str, Any] = {
             "bootstrap.servers": settings.bootstrap_servers,
             "error_cb": ErrorLog(),

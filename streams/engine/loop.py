@@ -57,7 +57,8 @@ class Restart(Exception):
 
 
 class Engine:
-    """Runs ``specs`` until ``stop`` is set; one instance per worker process."""
+    """Runs ``specs`` until ``stop`` is set; one instance per engine process, ``member`` numbering
+    the processes of one worker (see :mod:`civicbus.streams.processes`)."""
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class Engine:
         specs: list[ViewSpec],
         codecs: dict[str, Codec],
         stop: threading.Event,
+        member: int = 0,
     ) -> None:
         self.settings = settings
         self.specs = {spec.name: spec for spec in specs}
@@ -85,7 +87,7 @@ class Engine:
                     folded_from = source.topic
                 self.routes.setdefault(folded_from, []).append(Route("fold", spec, index))
         self.stores: dict[tuple[str, int], Store] = {}
-        self.clients = Clients(settings)
+        self.clients = Clients(settings, member)
         self._restorer: Any = None
         self._broken: Exception | None = None
 

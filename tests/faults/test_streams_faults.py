@@ -1,11 +1,13 @@
-"""A streams worker SIGKILLed mid-stream, restarted or taken over by a second worker: the unified
-view ends holding every resident once, each with exactly the subsidies civil affairs holds for
+"""A streams worker SIGKILLed mid-stream, restarted or taken over by a second worker, or one
+engine process of a worker of two killed and started again by the worker: the unified view ends
+holding every resident once, each with exactly the subsidies civil affairs holds for
 them (none lost, none doubled), and a ``read_committed`` subscriber never received the same
 record twice in a row for a key (the batch the kill interrupted was aborted, not written again
 beside its first copy). The seed is printed."""
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -22,7 +24,9 @@ from civicbus.schemas.standards import id_number
 
 from ..helpers import (
     connector_file,
+    engine_pids,
     free_port,
+    log_events,
     read_topic,
     spawn,
     stop,
@@ -48,7 +52,7 @@ def folded(port: int) -> float:
     )
 
 
-@pytest.mark.parametrize("survivor", ["restarted", "second worker"])
+@pytest.mark.parametrize("survivor", ["restarted", "second worker", "engine process restarted"])
 def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
     survivor: str, tmp_path: Path, bus_env: dict[str, str], registry_url: str, bootstrap: str, logs: Path
 ) -> None:
@@ -68,6 +72,7 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
     def worker(n: int, log: str) -> subprocess.Popen[bytes]:
         env = {
             **setup.env,
+            "CIVICBUS_STREAMS_PROCESSES": "2" if survivor == "engine process restarted" else "1",
             # many small transactions: a kill lands inside one far more often than between two
             "CIVICBUS_STREAMS_BATCH_SIZE": "10",
             "CIVICBUS_STREAMS_METRICS_PORT": str(ports[n]),
@@ -90,7 +95,10 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
     try:
         at = rng.uniform(200, (h + m) / 4)  # within one worker's share of the partitions
         wait_until(lambda: folded(ports[0]) >= at, 180, f"the first worker folding {at:.0f} events")
-        stop(workers[0], signal.SIGKILL)
+        if survivor == "engine process restarted":
+            os.kill(rng.choice(engine_pids(workers[0])), signal.SIGKILL)
+        else:
+            stop(workers[0], signal.SIGKILL)
         if survivor == "restarted":
             workers[0] = worker(0, "streams-1b.log")
         everyone = registered | set(subsidies)
@@ -122,3 +130,6 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
     )
     assert not doubled
     assert repeated == 0, f"{repeated} records reached the subscriber twice in a row"
+    if survivor == "engine process restarted":
+        exits = [e for e in log_events(logs / "streams-1.log") if e["event"] == "streams.process_exited"]
+        assert [e["exit_code"] for e in exits] == [-signal.SIGKILL], "the worker saw its process killed"

@@ -87,6 +87,7 @@ def test_enterprises_join_their_inspections_and_residents_their_deaths_disabilit
         "CIVICBUS_STREAMS_APP_ID": unique("streams"),
         "CIVICBUS_STREAMS_VIEWS_DIR": str(views),
         "CIVICBUS_STREAMS_DATA_DIR": str(tmp_path / "streams"),
+        "CIVICBUS_STREAMS_PROCESSES": "2",  # the views' partitions spread over two engine processes
     }
     registered = {r.TYSHXYDM for r in rows(db["scjg"], SCJG)}
     inspections = Counter(uscc.normalize(r.xydm) for r in rows(db["yingji"], YINGJI))

@@ -77,6 +77,7 @@ def test_members_subsidies_and_certificates_gather_by_household_and_move_with_a_
         "CIVICBUS_STREAMS_APP_ID": unique("streams"),
         "CIVICBUS_STREAMS_VIEWS_DIR": str(views),
         "CIVICBUS_STREAMS_DATA_DIR": str(tmp_path / "streams"),
+        "CIVICBUS_STREAMS_PROCESSES": "2",  # the views' partitions spread over two engine processes
     }
     view = spec["topic"]
 

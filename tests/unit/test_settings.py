@@ -61,3 +61,17 @@ def test_missing_environment_variable_is_named(
     monkeypatch.delenv("CIVICBUS_DEMO_DIR", raising=False)
     with pytest.raises(ConfigError, match="CIVICBUS_DEMO_DIR is not set"):
         load_connector(EXAMPLES / "gongan-hukou.yaml")
+
+
+def test_a_streams_worker_runs_one_engine_process_per_usable_cpu_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from civicbus.streams.settings import StreamsSettings, usable_cpus
+
+    assert load(StreamsSettings).processes == usable_cpus() >= 1
+    monkeypatch.setenv("CIVICBUS_STREAMS_PROCESSES", "3")
+    assert load(StreamsSettings).processes == 3
+    monkeypatch.setenv("CIVICBUS_STREAMS_PROCESSES", "0")
+    with pytest.raises(SettingsError) as err:
+        load(StreamsSettings)
+    assert "CIVICBUS_STREAMS_PROCESSES" in str(err.value)
