@@ -1,6 +1,7 @@
 """The resident view's throughput against a bare consumer's ceiling, and commit→view latency.
 
-    .venv/bin/python -m bench.streams [--residents 60000] [--rate 500] [--seconds 30]
+    .venv/bin/python -m bench.streams [--residents 120000] [--rate 500] [--seconds 30]
+                                      [--partitions 4] [--processes CPUS]
 
 Needs the local broker and registry (``civicbus broker start`` + ``civicbus registry serve``)
 and, for the latency part, PostgreSQL (ops/local/postgres.sh; CIVICBUS_BENCH_POSTGRES_URL).
@@ -9,9 +10,12 @@ and, for the latency part, PostgreSQL (ops/local/postgres.sh; CIVICBUS_BENCH_POS
    by the two demo connectors, so the worker reads exactly what it reads in production.
 2. The ceiling: a bare aiokafka consumer (faust's own client) reading those topics from the
    beginning, without decoding, in the same run.
-3. One ``civicbus streams worker`` folding them into the resident view from the beginning:
-   events/s from its own processed-events counter (start-up and rebalance excluded), and its
-   peak RSS.
+3. One ``civicbus streams worker`` folding them into the resident view from the beginning, with
+   one engine process and with ``--processes`` (default: the CPUs): events/s from its own
+   processed-events counter, from the moment its last process got its partitions to 90 % of the
+   events (start-up, rebalances and the tail excluded), and the peak RSS of its processes
+   together. The input topics have ``--partitions`` (default 4, so that 1, 2 or 4 processes get
+   equal shares).
 4. Latency: a PostgreSQL household-registration table receiving ``rate`` new residents a second
    for ``seconds``, the connector polling every 0.5 s, a worker, and a consumer of the view:
    the time from each row's commit to its profile's first appearance on the view topic.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import os
 import random
 import statistics
@@ -41,9 +46,10 @@ from kafka import KafkaConsumer, TopicPartition
 from civicbus.demo.generate import HUKOU, generate, hukou_row, person
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.wire import AvroDecoder
+from civicbus.streams.settings import usable_cpus
 
 from .connector import fill
-from .procs import free_port, peak_rss_mb, scrape
+from .procs import children, free_port, peak_rss_mb, scrape
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "connectors" / "examples"
@@ -78,11 +84,11 @@ def wait_metric(port: int, metric: str, count: float, proc: subprocess.Popen[byt
         time.sleep(0.2)
 
 
-def connector_file(work: Path, example: str, topic: str, **source: Any) -> Path:
+def connector_file(work: Path, example: str, topic: str, partitions: int = 3, **source: Any) -> Path:
     cfg = yaml.safe_load((EXAMPLES / example).read_text(encoding="utf-8"))
     cfg["name"] = f"{cfg['name']}-{uuid.uuid4().hex[:6]}"
     cfg["source"] |= source
-    cfg["target"] |= {"topic": topic, "partitions": 3}
+    cfg["target"] |= {"topic": topic, "partitions": partitions}
     path = work / f"{topic}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     return path
@@ -95,9 +101,12 @@ def worker_env(
     view_topic: str,
     port: int,
     data: Path | None = None,
+    *,
+    partitions: int = 3,
+    processes: int = 1,
 ) -> dict[str, str]:
     """A worker of its own running a copy of the shipped resident view over the given topics
-    (its stores in ``data``, a fresh folder by default)."""
+    (its stores in ``data``, a fresh folder by default) in ``processes`` engine processes."""
     tag = uuid.uuid4().hex[:6]
     views = work / f"views-{tag}"
     views.mkdir()
@@ -112,10 +121,12 @@ def worker_env(
         "CIVICBUS_STREAMS_VIEWS_DIR": str(views),
         "CIVICBUS_STREAMS_METRICS_PORT": str(port),
         "CIVICBUS_STREAMS_DATA_DIR": str(data or tempfile.mkdtemp(prefix="bench-streams-")),
+        "CIVICBUS_STREAMS_PARTITIONS": str(partitions),
+        "CIVICBUS_STREAMS_PROCESSES": str(processes),
     }
 
 
-def prepare_input(work: Path, residents: int) -> tuple[str, str, int]:
+def prepare_input(work: Path, residents: int, partitions: int = 3) -> tuple[str, str, int]:
     """Fresh resident and subsidy topics holding the demo connectors' events; (topics…, count)."""
     demo = work / "demo"
     demo.mkdir()
@@ -125,8 +136,10 @@ def prepare_input(work: Path, residents: int) -> tuple[str, str, int]:
     tag = uuid.uuid4().hex[:6]
     resident, subsidy = f"bench.resident.{tag}", f"bench.subsidy.{tag}"
     files = [
-        connector_file(work, "gongan-hukou.yaml", resident, url=f"sqlite:///{demo / 'hukou.db'}"),
-        connector_file(work, "minzheng-subsidy.yaml", subsidy, url=f"sqlite:///{demo / 'minzheng.db'}"),
+        connector_file(work, "gongan-hukou.yaml", resident, partitions, url=f"sqlite:///{demo / 'hukou.db'}"),
+        connector_file(
+            work, "minzheng-subsidy.yaml", subsidy, partitions, url=f"sqlite:///{demo / 'minzheng.db'}"
+        ),
     ]
     port = free_port()
     env = {"CIVICBUS_CONNECTOR_METRICS_PORT": str(port), "CIVICBUS_DEMO_DIR": str(demo)}
@@ -167,19 +180,42 @@ def ceiling(bootstrap: str, topics: list[str], count: int) -> float:
     return asyncio.run(run())
 
 
-def fold_rate(work: Path, resident: str, subsidy: str, count: int) -> tuple[float, float]:
-    """(events/s, peak RSS MB) of one worker folding ``count`` events from the beginning."""
+def fold_rate(
+    work: Path, resident: str, subsidy: str, count: int, partitions: int, processes: int
+) -> tuple[float, float]:
+    """(events/s, peak RSS MB) of one worker of ``processes`` engine processes folding ``count``
+    events from the beginning. The rate is taken from the moment its last process got its
+    partitions (from its log) to 90 % of the events: start-up, the rebalances while its processes
+    join the group, and the tail of the last partitions are left out."""
     port = free_port()
     view = f"bench.view.{uuid.uuid4().hex[:6]}"
-    proc = spawn(["streams", "worker"], worker_env(work, resident, subsidy, view, port), work / "worker.log")
+    env = worker_env(work, resident, subsidy, view, port, partitions=partitions, processes=processes)
+    log = work / f"worker-{processes}.log"
+    proc = spawn(["streams", "worker"], {**env, "CIVICBUS_LOG_LEVEL": "INFO"}, log)
+    samples: list[tuple[float, float]] = []  # (wall clock, events folded)
     try:
-        wait_metric(port, EVENTS, 1, proc)
-        began, first = time.monotonic(), scrape(port, EVENTS)
-        wait_metric(port, EVENTS, count, proc)
-        rate = (count - first) / (time.monotonic() - began)
-        return rate, peak_rss_mb(proc.pid)
+        while not samples or samples[-1][1] < count * 0.9:
+            if proc.poll() is not None:
+                raise SystemExit(f"the worker exited with {proc.returncode}; see {log}")
+            samples.append((time.time(), scrape(port, EVENTS)))
+            time.sleep(0.1)
+        rss = peak_rss_mb(proc.pid) + sum(peak_rss_mb(child) for child in children(proc.pid))
     finally:
         stop(proc)
+    settled = max(
+        dt.datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp()
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if '"streams.assigned"' in line
+    )
+    window = [sample for sample in samples if sample[0] >= settled]
+    if len(window) < 2:
+        raise SystemExit(
+            f"{processes} processes: the group settled after 90 % of the events; raise --residents"
+        )
+    (t0, n0), (t1, n1) = window[0], window[-1]
+    if n0 > count * 0.5:
+        print(f"  ({processes} processes: the group settled after {n0:,.0f} events; raise --residents)")
+    return (n1 - n0) / (t1 - t0), rss
 
 
 def latency(work: Path, bootstrap: str, registry: str, pg_url: str, rate: int, seconds: float) -> list[float]:
@@ -280,9 +316,13 @@ def _watch_view(
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--residents", type=int, default=60_000)
+    parser.add_argument("--residents", type=int, default=120_000)
     parser.add_argument("--rate", type=int, default=500, help="rows/s inserted for the latency part")
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument("--partitions", type=int, default=4, help="of the input topics (the demo's have 3)")
+    parser.add_argument(
+        "--processes", type=int, default=usable_cpus(), help="of the worker measured beside one of 1 process"
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("CIVICBUS_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     registry = os.environ.get("CIVICBUS_REGISTRY_URL", "http://127.0.0.1:8081")
@@ -290,15 +330,21 @@ def main() -> None:
         "CIVICBUS_BENCH_POSTGRES_URL", "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus"
     )
     work = Path(tempfile.mkdtemp(prefix="bench-streams-"))
-    resident, subsidy, count = prepare_input(work, args.residents)
+    resident, subsidy, count = prepare_input(work, args.residents, args.partitions)
     top = ceiling(bootstrap, [resident, subsidy], count)
-    folded, rss = fold_rate(work, resident, subsidy, count)
+    folds = {
+        n: fold_rate(work, resident, subsidy, count, args.partitions, n) for n in sorted({1, args.processes})
+    }
     waits = latency(work, bootstrap, registry, pg_url, args.rate, args.seconds)
-    print(f"\n{count:,} events (registrations and subsidies, Avro, 3 partitions each); logs in {work}")
-    print(f"{'what':<58}{'events/s':>12}{'vs ceiling':>12}")
-    print(f"{'ceiling: bare aiokafka consumer, no decoding':<58}{top:>12,.0f}{1:>12.2f}")
-    print(f"{'streams worker, resident view':<58}{folded:>12,.0f}{folded / top:>12.2f}")
-    print(f"  worker peak RSS {rss:.0f} MB")
+    print(f"\n{count:,} events (registrations and subsidies, Avro, {args.partitions} partitions each)")
+    print(f"logs in {work}")
+    print(f"{'what':<72}{'events/s':>12}{'vs ceiling':>12}")
+    print(f"{'ceiling: bare aiokafka consumer, no decoding':<72}{top:>12,.0f}{1:>12.2f}")
+    for n, (folded, rss) in folds.items():
+        what = (
+            f"streams worker, resident view, {n} engine process{'es' if n > 1 else ''}, peak RSS {rss:.0f} MB"
+        )
+        print(f"{what:<72}{folded:>12,.0f}{folded / top:>12.2f}")
     if waits:
         p50 = statistics.median(waits)
         p99 = waits[min(len(waits) - 1, int(len(waits) * 0.99))]
