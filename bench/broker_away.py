@@ -73,6 +73,7 @@ def main() -> None:
         "CIVICBUS_CONNECTOR_METRICS_PORT": "0",
         "CIVICBUS_STREAMS_METRICS_PORT": "0",
         "CIVICBUS_STREAMS_DATA_DIR": str(work / "streams"),
+        "CIVICBUS_STREAMS_PROCESSES": "1",  # the CPU sampled is one process's: one engine in it
         "CIVICBUS_LOG_LEVEL": "WARNING",
     }
 
