@@ -12,9 +12,17 @@ from pydantic_settings import SettingsConfigDict
 from civicbus.core.settings import BusSettings
 
 
-def usable_cpus() -> int:
-    """The CPUs this process may run on (its affinity, which a container's cpuset narrows)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def usable_cpus(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+    """The CPUs this process may use: its affinity (which a container's cpuset narrows), at most
+    its cgroup's CPU quota rounded up (``docker run --cpus``, a Kubernetes CPU limit)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, -(-int(quota) // int(period))))
 
 
 class StreamsSettings(BusSettings):

@@ -75,3 +75,16 @@ def test_a_streams_worker_runs_one_engine_process_per_usable_cpu_unless_told(
     with pytest.raises(SettingsError) as err:
         load(StreamsSettings)
     assert "CIVICBUS_STREAMS_PROCESSES" in str(err.value)
+
+
+def test_the_cpus_a_worker_may_use_follow_its_cgroup_quota(tmp_path: Path) -> None:
+    from civicbus.streams.settings import usable_cpus
+
+    cpu_max = tmp_path / "cpu.max"
+    unlimited = usable_cpus(tmp_path / "absent")
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == unlimited
+    cpu_max.write_text("150000 100000\n")  # --cpus 1.5: two processes, one of them part-time
+    assert usable_cpus(cpu_max) == min(2, unlimited)
+    cpu_max.write_text("50000 100000\n")
+    assert usable_cpus(cpu_max) == 1
