@@ -1,3 +1,4 @@
 from civicbus.cli import main
 
-main()
+if __name__ == "__main__":  # run, never on import
+    main()
