@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from . import broker, check, connectors, deadletter, demo, registry, schemas, streams, tail, views
+from . import broker, check, connectors, deadletter, demo, grants, registry, schemas, streams, tail, views
 
 
 @click.group()
@@ -20,7 +20,7 @@ def main(ctx: click.Context, log_level: str) -> None:
     ctx.obj = {"log_level": log_level}
 
 
-for module in (broker, registry, connectors, streams, views, tail, deadletter, check, schemas, demo):
+for module in (broker, registry, connectors, streams, views, grants, tail, deadletter, check, schemas, demo):
     main.add_command(module.command)
 
 if __name__ == "__main__":

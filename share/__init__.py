@@ -1,0 +1,1 @@
+"""Sharing with downstream apps: grants (reviewed files entitling an app to fields of views)."""
