@@ -14,8 +14,6 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -23,6 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
+from civicbus.core.files import FileProblems, Strict
 from civicbus.core.settings import BusSettings
 
 from .base import SourceSettings
@@ -30,19 +29,11 @@ from .base import SourceSettings
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-class ConfigError(ValueError):
+class ConfigError(FileProblems, ValueError):
     """A connector file is invalid; ``problems`` names every bad field, the message the file too."""
 
-    def __init__(self, where: str, problems: list[str]) -> None:
-        super().__init__(f"{where}: " + "; ".join(problems))
-        self.problems = problems
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class FieldRule(_Strict):
+class FieldRule(Strict):
     """How one canonical field is filled: from a column (optionally transformed) or a constant."""
 
     column: str | None = None
@@ -62,7 +53,7 @@ class FieldRule(_Strict):
         return self
 
 
-class TargetConfig(_Strict):
+class TargetConfig(Strict):
     topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
     schema_name: str = Field(alias="schema", description="canonical record name in schemas/avro")
     key: str = Field(description="canonical field whose value is the Kafka key")
@@ -73,7 +64,7 @@ class TargetConfig(_Strict):
     dead_letter_topic: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,249}$")
 
 
-class ConnectorConfig(_Strict):
+class ConnectorConfig(Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     department: str
     system: str

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
+from civicbus.core.files import FileProblems, Strict
 from civicbus.schemas import model
 from civicbus.schemas.governance.attributes import SENSITIVITY, SHARE
 from civicbus.streams.views.spec import ViewSpec
@@ -34,25 +35,18 @@ MASKABLE = frozenset({"id_number", "phone", "name", "address", "birth_date", "ge
 Treatment = Literal["mask", "pseudonym"]
 
 
-class GrantError(Exception):
-    def __init__(self, path: str, problems: list[str]) -> None:
-        super().__init__(f"{path}: " + "; ".join(problems))
-        self.path = path
-        self.problems = problems
+class GrantError(FileProblems):
+    """A grant file that breaks a rule or cannot be read."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class GrantedField(_Strict):
+class GrantedField(Strict):
     """One field of a view, and how a sensitive one is protected (``as``; mask by default)."""
 
     name: str
     treatment: Treatment | None = Field(None, alias="as")
 
 
-class ViewGrant(_Strict):
+class ViewGrant(Strict):
     view: str = Field(description="the view's name (its file's ``name``)")
     fields: list[GrantedField] = Field(min_length=1)
 
@@ -65,7 +59,7 @@ class ViewGrant(_Strict):
         return value
 
 
-class Approval(_Strict):
+class Approval(Strict):
     """The sign-off that 有条件共享 fields need (国发〔2016〕51号: shared on approval)."""
 
     approver: str = Field(min_length=2)
@@ -73,7 +67,7 @@ class Approval(_Strict):
     document: str = Field(min_length=4, description="the approval's document number, e.g. 京数管〔2026〕17号")
 
 
-class Grant(_Strict):
+class Grant(Strict):
     app: str = Field(
         pattern=r"^[a-z0-9][a-z0-9-]{1,62}$", description="the app's principal and topic segment"
     )

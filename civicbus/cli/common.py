@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import click
 from pydantic_settings import BaseSettings
 
+from civicbus.core.files import FileProblems
 from civicbus.core.settings import SettingsError, load
 
 S = TypeVar("S", bound=BaseSettings)
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -25,3 +29,20 @@ def settings(model: type[S]) -> S:
         return load(model)
     except SettingsError as exc:
         fail(str(exc))
+
+
+def check_files(
+    files: Iterable[Path], load: Callable[[Path], T], summary: Callable[[T], str], kind: str
+) -> None:
+    """Load each file, printing ``path: ok — summary`` for a good one; then, if any failed, exit
+    2 listing every problem of every file (``load`` raises FileProblems)."""
+    problems: list[str] = []
+    for path in files:
+        try:
+            item = load(path)
+        except FileProblems as exc:
+            problems += [f"{path}: {p}" for p in exc.problems]
+        else:
+            click.echo(f"{path}: ok — {summary(item)}")
+    if problems:
+        fail("\n  ".join([f"invalid {kind} file(s):", *problems]))

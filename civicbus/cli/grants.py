@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import fail
+from .common import check_files, fail
 
 
 @click.group("grants")
@@ -28,7 +28,7 @@ def command() -> None:
 def validate(files: tuple[Path, ...], views_dir: Path | None) -> None:
     """Check grant files against the views' canonical records and the sharing rules; list every
     problem of every file at once (exit 2)."""
-    from civicbus.share.grants import GrantError, load
+    from civicbus.share.grants import Grant, load
     from civicbus.streams.views.catalog import load_all
     from civicbus.streams.views.spec import ViewError
 
@@ -36,14 +36,9 @@ def validate(files: tuple[Path, ...], views_dir: Path | None) -> None:
         views = load_all(views_dir)
     except ViewError as exc:
         fail("\n  ".join([f"{exc.path}:", *exc.problems]))
-    problems = []
-    for path in files:
-        try:
-            grant = load(path, views)
-        except GrantError as exc:
-            problems += [f"{path}: {p}" for p in exc.problems]
-        else:
-            granted = "; ".join(f"{v.view}: {', '.join(f.name for f in v.fields)}" for v in grant.views)
-            click.echo(f"{path}: ok — {grant.app} until {grant.expires}: {granted}")
-    if problems:
-        fail("\n  ".join(["invalid grant file(s):", *problems]))
+
+    def summary(grant: Grant) -> str:
+        granted = "; ".join(f"{v.view}: {', '.join(f.name for f in v.fields)}" for v in grant.views)
+        return f"{grant.app} until {grant.expires}: {granted}"
+
+    check_files(files, lambda path: load(path, views), summary, "grant")

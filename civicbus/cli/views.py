@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import fail
+from .common import check_files
 
 
 @click.group("views")
@@ -20,16 +20,10 @@ def command() -> None:
 )
 def validate(files: tuple[Path, ...]) -> None:
     """Check view files against the canonical records; list every problem at once (exit 2)."""
-    from civicbus.streams.views.spec import ViewError, load
+    from civicbus.streams.views.spec import ViewSpec, load
 
-    problems = []
-    for path in files:
-        try:
-            spec = load(path)
-        except ViewError as exc:
-            problems += [f"{path}: {p}" for p in exc.problems]
-        else:
-            sources = ", ".join(f"{s.department} {s.topic}" for s in spec.sources)
-            click.echo(f"{path}: ok — view {spec.name} → {spec.topic} from {sources}")
-    if problems:
-        fail("\n  ".join(["invalid view file(s):", *problems]))
+    def summary(spec: ViewSpec) -> str:
+        sources = ", ".join(f"{s.department} {s.topic}" for s in spec.sources)
+        return f"view {spec.name} → {spec.topic} from {sources}"
+
+    check_files(files, load, summary, "view")

@@ -43,8 +43,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
+from civicbus.core.files import FileProblems, Strict
 from civicbus.schemas import model
 
 from .functions import FUNCTIONS, Function
@@ -52,30 +53,21 @@ from .functions import FUNCTIONS, Function
 NAME = r"^[a-z][a-z0-9-]*$"
 
 
-class ViewError(Exception):
-    """A view file that cannot run; ``problems`` lists every reason, each naming its place."""
-
-    def __init__(self, path: str, problems: list[str]) -> None:
-        super().__init__(f"{path}: " + "; ".join(problems))
-        self.path = path
-        self.problems = problems
+class ViewError(FileProblems):
+    """A view file that cannot run."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Collection(_Strict):
+class Collection(Strict):
     into: str = Field(description="the view's array field that holds one element per source row")
     id: str = Field(description="the source field that identifies a row (its own key)")
 
 
-class Derived(_Strict):
+class Derived(Strict):
     function: str
-    args: list[str] = []
+    args: list[str] = Field(default_factory=list)
 
 
-class Source(_Strict):
+class Source(Strict):
     id: str | None = Field(
         None,
         pattern=r"^[^0-9]",
@@ -92,7 +84,7 @@ class Source(_Strict):
         description="another source (its department or id), re-keyed, whose row with the same topic key "
         "says which view key this source's rows belong to",
     )
-    fields: dict[str, str] = {}
+    fields: dict[str, str] = Field(default_factory=dict)
     row: str | None = Field(None, description="a view field that receives the source's whole row")
     collection: Collection | None = None
     closes: str | None = None
@@ -123,16 +115,16 @@ class SourcePlan(NamedTuple):
     closes: str | None
 
 
-class ViewSpec(_Strict):
+class ViewSpec(Strict):
     name: str = Field(pattern=NAME)
     key: str
     topic: str = Field(min_length=1)
     dead_letters: str | None = Field(None, description="default: civicbus.deadletter.<name>")
     record: str
     sources: list[Source] = Field(min_length=1)
-    authority: dict[str, list[str]] = {}
-    discrepancies: list[str] = []
-    derived: dict[str, Derived] = {}
+    authority: dict[str, list[str]] = Field(default_factory=dict)
+    discrepancies: list[str] = Field(default_factory=list)
+    derived: dict[str, Derived] = Field(default_factory=dict)
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> ViewSpec:
         """A copy with ``update`` applied, computing again what the spec computes once (pydantic
