@@ -123,6 +123,11 @@ STREAMS_RESTARTS = Counter(
     "civicbus_streams_session_restarts_total",
     "Times the streams engine left the group and started a new session after a failure",
 )
+STREAMS_PROCESS_RESTARTS = Counter(
+    "civicbus_streams_process_restarts_total",
+    "Engine processes of a streams worker that exited while it ran and were started again "
+    "(counted by the worker itself, not its engine processes)",
+)
 
 # --- schema registry ----------------------------------------------------------------------------
 REGISTRY_REQUESTS = Counter(
@@ -140,17 +145,23 @@ def serve(port: int, addr: str = "127.0.0.1") -> None:
 def serve_processes(port: int, addr: str, folder: str, prefix: str) -> None:
     """Serve /metrics summed over the processes writing theirs to ``folder`` (each started with
     ``MULTIPROCESS_DIR`` set to it): the metrics named ``prefix``…, counters added up across the
-    processes and their restarts. (The others, which those processes never touch, would show as
-    one zero per process.)"""
+    processes and their restarts (the others, which those processes never touch, would show as
+    one zero per process), and this process's own :data:`STREAMS_PROCESS_RESTARTS`."""
     if port:
         registry = CollectorRegistry()
-        registry.register(_Named(multiprocess.MultiProcessCollector(None, path=folder), prefix))  # type: ignore[no-untyped-call]
+        summed = multiprocess.MultiProcessCollector(None, path=folder)  # type: ignore[no-untyped-call]
+        registry.register(_Named(summed, prefix, {"civicbus_streams_process_restarts"}))
+        registry.register(STREAMS_PROCESS_RESTARTS)
         start_http_server(port, addr=addr, registry=registry)
 
 
 class _Named(Collector):
-    def __init__(self, inner: Collector, prefix: str) -> None:
-        self._inner, self._prefix = inner, prefix
+    def __init__(self, inner: Collector, prefix: str, own: set[str]) -> None:
+        self._inner, self._prefix, self._own = inner, prefix, own
 
     def collect(self) -> Iterable[Metric]:
-        return [family for family in self._inner.collect() if family.name.startswith(self._prefix)]
+        return [
+            family
+            for family in self._inner.collect()
+            if family.name.startswith(self._prefix) and family.name not in self._own
+        ]

@@ -30,6 +30,7 @@ from types import FrameType
 import structlog
 
 from civicbus.core.backoff import Backoff, Stopped
+from civicbus.ops import metrics
 from civicbus.ops.logging import configure
 
 from .codec import registered
@@ -121,6 +122,7 @@ class ProcessGroup:
                     child.waits.reset()
                 delay = child.waits.next_delay()
                 child.due = now + delay
+                metrics.STREAMS_PROCESS_RESTARTS.inc()
                 log.warning(
                     "streams.process_exited",
                     member=number,

@@ -39,17 +39,20 @@ from .workload import seed
 pytestmark = pytest.mark.integration
 
 
-def folded(port: int) -> float:
-    """Events a worker has processed, from its /metrics; 0 while it does not answer."""
+def scraped(port: int, metric: str) -> float:
+    """``metric`` summed over its labels on a worker's /metrics; 0 while it does not answer."""
     try:
         text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
     except requests.RequestException:
         return 0.0
     return sum(
-        float(line.split()[-1])
-        for line in text.splitlines()
-        if line.startswith("civicbus_streams_events_processed_total{")
+        float(line.split()[-1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] == metric
     )
+
+
+def folded(port: int) -> float:
+    """Events a worker has processed, from its /metrics."""
+    return scraped(port, "civicbus_streams_events_processed_total")
 
 
 @pytest.mark.parametrize("survivor", ["restarted", "second worker", "engine process restarted"])
@@ -113,6 +116,7 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
 
         state = wait_until(complete, 240, f"the view complete after the kill ({survivor})", interval=2)
         delivered = read_topic(bootstrap, view, len(state), timeout=60, settle=2)
+        restarts = scraped(ports[0], "civicbus_streams_process_restarts_total")
     finally:
         for proc in (*procs, *workers):
             stop(proc)
@@ -133,3 +137,4 @@ def test_a_killed_streams_worker_loses_and_doubles_nothing_in_the_view(
     if survivor == "engine process restarted":
         exits = [e for e in log_events(logs / "streams-1.log") if e["event"] == "streams.process_exited"]
         assert [e["exit_code"] for e in exits] == [-signal.SIGKILL], "the worker saw its process killed"
+        assert restarts == 1, "and counted its restart on /metrics"
