@@ -150,7 +150,8 @@ def serve_processes(port: int, addr: str, folder: str, prefix: str) -> None:
     if port:
         registry = CollectorRegistry()
         summed = multiprocess.MultiProcessCollector(None, path=folder)  # type: ignore[no-untyped-call]
-        registry.register(_Named(summed, prefix, {"civicbus_streams_process_restarts"}))
+        own = {family.name for family in STREAMS_PROCESS_RESTARTS.describe()}
+        registry.register(_Named(summed, prefix, own))
         registry.register(STREAMS_PROCESS_RESTARTS)
         start_http_server(port, addr=addr, registry=registry)
 

@@ -19,17 +19,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import signal
 import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
-from types import FrameType
 
 import structlog
 
 from civicbus.core.backoff import Backoff, Stopped
+from civicbus.core.signals import stop_on_signals
 from civicbus.ops import metrics
 from civicbus.ops.logging import configure
 
@@ -50,12 +49,7 @@ def member(settings: StreamsSettings, specs: list[ViewSpec], number: int, level:
     configure(level, "streams")
     structlog.contextvars.bind_contextvars(member=number)
     stop = threading.Event()
-
-    def on_signal(signum: int, _: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop)
     threading.Thread(target=_orphaned, args=(stop, number), name="parent-watch", daemon=True).start()
     try:
         codecs = registered(settings, specs, stop)

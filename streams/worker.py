@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import FrameType
 
 import structlog
 
 from civicbus.core.backoff import Stopped
 from civicbus.core.kafka import ensure_topic
+from civicbus.core.signals import stop_on_signals
 from civicbus.ops import metrics
 from civicbus.schemas import wire_raw
 
@@ -54,13 +53,7 @@ def create_topics(settings: StreamsSettings, specs: list[ViewSpec], stop: thread
 
 def run(settings: StreamsSettings, specs: list[ViewSpec]) -> None:
     stop = threading.Event()
-
-    def on_signal(signum: int, _: FrameType | None) -> None:
-        log.info("streams.stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop_on_signals(stop, "streams.stopping")
     with _metrics(settings):
         try:
             create_topics(settings, specs, stop)

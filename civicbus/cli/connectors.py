@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import signal
 import sys
 import time
 from pathlib import Path
 
 import click
 
+from civicbus.core.signals import stop_on_signals
 from civicbus.ops.logging import configure
 
 from .common import fail, settings
@@ -92,8 +92,7 @@ def run(ctx: click.Context, files: tuple[Path, ...], folder: Path | None) -> Non
     for path, plan in plans:
         supervisor.start(path, plan)
     metrics.serve(cfg.metrics_port, cfg.metrics_addr)
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: supervisor.stop.set())
+    stop_on_signals(supervisor.stop)
     if folder:
         supervisor.watch(folder)
     elif not supervisor.wait():
