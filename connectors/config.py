@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_settings import SettingsConfigDict
 
-from civicbus.core.files import FileProblems, Strict
+from civicbus.core.files import FileProblems, Strict, described
 from civicbus.core.settings import BusSettings
 
 from .base import SourceSettings
@@ -151,5 +151,4 @@ def load(path: str | Path) -> ConnectorConfig:
     try:
         return ConnectorConfig.model_validate(_substitute(raw, str(path)))
     except ValidationError as exc:
-        problems = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(str(path), problems) from None
+        raise ConfigError(str(path), described(exc)) from None

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
-from civicbus.core.files import FileProblems, Strict
+from civicbus.core.files import FileProblems, Strict, described
 from civicbus.schemas import model
 from civicbus.schemas.governance.attributes import SENSITIVITY, SHARE
 from civicbus.streams.views.spec import ViewSpec
@@ -143,9 +143,7 @@ def parse(path: Path) -> Grant:
     try:
         return Grant.model_validate(data)
     except ValidationError as exc:
-        raise GrantError(
-            str(path), [f"{'.'.join(map(str, e['loc'])) or '(file)'}: {e['msg']}" for e in exc.errors()]
-        ) from exc
+        raise GrantError(str(path), described(exc)) from exc
 
 
 def load(path: Path, views: Iterable[ViewSpec], today: dt.date | None = None) -> Grant:

@@ -3,7 +3,7 @@ error that lists every problem of the file at once."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 
 class FileProblems(Exception):
@@ -13,6 +13,11 @@ class FileProblems(Exception):
         super().__init__(f"{path}: " + "; ".join(problems))
         self.path = path
         self.problems = problems
+
+
+def described(exc: ValidationError) -> list[str]:
+    """Each error of a model's validation as ``place: message`` (``(file)`` for the whole file)."""
+    return [f"{'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg']}" for e in exc.errors()]
 
 
 class Strict(BaseModel):

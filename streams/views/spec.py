@@ -45,7 +45,7 @@ from typing import Any, NamedTuple
 import yaml
 from pydantic import Field, ValidationError
 
-from civicbus.core.files import FileProblems, Strict
+from civicbus.core.files import FileProblems, Strict, described
 from civicbus.schemas import model
 
 from .functions import FUNCTIONS, Function
@@ -202,16 +202,11 @@ def load(path: str | Path) -> ViewSpec:
     try:
         spec = ViewSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ViewError(where, [_describe(e) for e in exc.errors()]) from None
+        raise ViewError(where, described(exc)) from None
     problems = check(spec)
     if problems:
         raise ViewError(where, problems)
     return spec
-
-
-def _describe(error: Any) -> str:
-    place = ".".join(str(p) for p in error["loc"]) or "(file)"
-    return f"{place}: {error['msg']}"
 
 
 def check(spec: ViewSpec, known: model.Catalog | None = None) -> list[str]:
