@@ -10,6 +10,7 @@ from typing import NoReturn, TypeVar
 import click
 from pydantic_settings import BaseSettings
 
+from civicbus.core import identity
 from civicbus.core.files import FileProblems
 from civicbus.core.settings import SettingsError, load
 
@@ -24,8 +25,10 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def settings(model: type[S]) -> S:
-    """``model`` from the environment; a bad value exits 2 naming the variable."""
+    """``model`` from the environment; a bad value (of it, or of the process's Kafka identity,
+    :mod:`civicbus.core.identity`) exits 2 naming the variable."""
     try:
+        identity.current()
         return load(model)
     except SettingsError as exc:
         fail(str(exc))

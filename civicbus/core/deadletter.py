@@ -5,7 +5,8 @@ that is not a spreadsheet, an event that does not decode) is produced to a dead-
 the reason, never dropped and never a crash. Every dead letter is a JSON object with the same
 fields, whoever wrote it:
 
-``origin`` (the connector or processor name), ``origin_kind`` (``connector`` | ``processor``),
+``origin`` (the connector, processor or sink name), ``origin_kind`` (``connector`` |
+``processor`` | ``sink``),
 ``source`` (where the input came from: database, table and department; or topic, partition and
 offset), ``key`` (the input's key, as text), ``position`` (where it was read, opaque),
 ``field`` (what was wrong: a canonical field, or ``(record)``, ``(file)``, ``(event)``),
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-OriginKind = Literal["connector", "processor"]
+OriginKind = Literal["connector", "processor", "sink"]
 HEADER_ORIGIN = "civicbus.origin"
 HEADER_FIELD = "civicbus.error.field"
 HEADER_REASON = "civicbus.error.reason"
@@ -65,6 +66,23 @@ class DeadLetter:
             "payload": None if self.payload is None else base64.b64encode(self.payload).decode("ascii"),
             "ts_ms": self.ts_ms,
         }
+
+    @classmethod
+    def of_record(cls, origin: str, msg: Any, field: str, reason: str) -> DeadLetter:
+        """The dead letter of a Kafka record (librdkafka's message) a processor could not apply:
+        where it was read is its source and position, its raw value the payload a replay re-sends."""
+        where = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
+        key = msg.key()
+        return cls(
+            origin=origin,
+            origin_kind="processor",
+            source=where,
+            key={"b64": base64.b64encode(key).decode() if key is not None else ""},
+            position=where,
+            field=field,
+            reason=reason,
+            payload=msg.value(),
+        )
 
     def encode(self) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """(record key, record value, headers) as produced to the dead-letter topic."""

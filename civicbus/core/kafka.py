@@ -18,8 +18,9 @@ from typing import Any, TypeVar
 import structlog
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError, TopicAuthorizationFailedError
 
+from . import identity
 from .backoff import Backoff, Stopped, retry
 
 log = structlog.get_logger(__name__)
@@ -29,7 +30,16 @@ RETRYABLE = (KafkaError, OSError)
 BOOTSTRAP_TIMEOUT_MS = 5000
 """How long one client construction waits for a broker before :func:`with_backoff` logs and retries."""
 
-__all__ = ["Stopped", "admin", "consumer", "ensure_topic", "producer", "read_to_end", "with_backoff"]
+__all__ = [
+    "Stopped",
+    "admin",
+    "consumer",
+    "ensure_topic",
+    "partitions",
+    "producer",
+    "read_to_end",
+    "with_backoff",
+]
 
 
 def with_backoff(factory: Callable[[], T], what: str, stop: threading.Event | None = None) -> T:
@@ -43,7 +53,11 @@ def with_backoff(factory: Callable[[], T], what: str, stop: threading.Event | No
 
 def admin(bootstrap: str, stop: threading.Event | None = None) -> KafkaAdminClient:
     return with_backoff(
-        lambda: KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS),
+        lambda: KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS,
+            **identity.current().kafka_python(),
+        ),
         "admin",
         stop,
     )
@@ -51,7 +65,7 @@ def admin(bootstrap: str, stop: threading.Event | None = None) -> KafkaAdminClie
 
 def producer(bootstrap: str, what: str, stop: threading.Event | None = None, **config: Any) -> KafkaProducer:
     """A producer that acknowledges with every in-sync replica and never duplicates on retry."""
-    settings = {"acks": "all", "enable_idempotence": True, **config}
+    settings = {"acks": "all", "enable_idempotence": True, **identity.current().kafka_python(), **config}
     return with_backoff(
         lambda: KafkaProducer(
             bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **settings
@@ -66,7 +80,13 @@ def consumer(bootstrap: str, what: str, **config: Any) -> KafkaConsumer:
 
     It reads ``read_committed`` unless told otherwise: connectors write in transactions, and a
     reader must not see a batch that was aborted (it is read again and sent again)."""
-    settings = {"group_id": None, "enable_auto_commit": False, "isolation_level": "read_committed", **config}
+    settings = {
+        "group_id": None,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+        **identity.current().kafka_python(),
+        **config,
+    }
     return with_backoff(
         lambda: KafkaConsumer(
             bootstrap_servers=bootstrap, bootstrap_timeout_ms=BOOTSTRAP_TIMEOUT_MS, **settings
@@ -95,6 +115,16 @@ def ensure_topic(
         pass
     finally:
         client.close()
+
+
+def partitions(client: KafkaConsumer, topic: str) -> set[int]:
+    """``topic``'s partitions (none while it is not in the metadata); raises
+    TopicAuthorizationFailedError when the broker refuses it (kafka-python's consumer would
+    otherwise treat a refused topic as one that does not exist yet, and wait for it forever)."""
+    found = client.partitions_for_topic(topic) or set()
+    if not found and topic in client._client.cluster.unauthorized_topics:
+        raise TopicAuthorizationFailedError(f"{topic}: not authorized for this principal")
+    return found
 
 
 METADATA_WAIT_S = 60.0

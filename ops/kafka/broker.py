@@ -27,6 +27,8 @@ from pathlib import Path
 
 import structlog
 
+from civicbus.core import secrets
+
 from .settings import BrokerSettings
 
 log = structlog.get_logger(__name__)
@@ -90,17 +92,49 @@ def resolve(cfg: BrokerSettings) -> Path:
     return lib
 
 
+_SCRAM_LOGIN = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+BROKER_PRINCIPAL = "broker"
+"""The broker's own principal (PLAIN, from its properties file): inter-broker and controller."""
+CIVICBUS_PRINCIPAL = "civicbus"
+"""civicbus's own principal (SCRAM): connectors, registry, streams and projections. A super user."""
+
+
+def _listeners(cfg: BrokerSettings) -> str:
+    c = cfg.controller_port
+    if cfg.auth == "none":
+        return f"""listeners=PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{c}
+advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.port}
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"""
+    secret = secrets.password(cfg.secrets, BROKER_PRINCIPAL)
+    plain = (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        f'username="{BROKER_PRINCIPAL}" password="{secret}" user_{BROKER_PRINCIPAL}="{secret}";'
+    )
+    return f"""listeners=SASL_PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{c}
+advertised.listeners=SASL_PLAINTEXT://{cfg.host}:{cfg.port}
+inter.broker.listener.name=SASL_PLAINTEXT
+listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:SASL_PLAINTEXT
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+sasl.mechanism.inter.broker.protocol=PLAIN
+sasl.mechanism.controller.protocol=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config={plain}
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={_SCRAM_LOGIN}
+listener.name.controller.sasl.enabled.mechanisms=PLAIN
+listener.name.controller.plain.sasl.jaas.config={plain}
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:{BROKER_PRINCIPAL};User:{CIVICBUS_PRINCIPAL}
+allow.everyone.if.no.acl.found=false"""
+
+
 def _properties(cfg: BrokerSettings) -> str:
     data = (cfg.home / "data").resolve()
     c = cfg.controller_port
     return f"""process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@{cfg.host}:{c}
-listeners=PLAINTEXT://{cfg.host}:{cfg.port},CONTROLLER://{cfg.host}:{c}
-advertised.listeners=PLAINTEXT://{cfg.host}:{cfg.port}
+{_listeners(cfg)}
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=1
 default.replication.factor=1
@@ -194,12 +228,26 @@ def _format(cfg: BrokerSettings, lib: Path, props: Path) -> None:
     log.info("kafka.format", cluster_id=cluster_id)
 
 
-def _serves(bootstrap: str) -> bool:
+def _broker_login(cfg: BrokerSettings) -> dict[str, str]:
+    """kafka-python arguments to log in as the broker's own principal (none without auth)."""
+    if cfg.auth == "none":
+        return {}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": BROKER_PRINCIPAL,
+        "sasl_plain_password": secrets.password(cfg.secrets, BROKER_PRINCIPAL),
+    }
+
+
+def _serves(cfg: BrokerSettings) -> bool:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
     try:
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+        admin = KafkaAdminClient(
+            bootstrap_servers=cfg.bootstrap, request_timeout_ms=3000, **_broker_login(cfg)
+        )
     except (KafkaError, OSError, ValueError):
         return False
     try:
@@ -212,10 +260,21 @@ def _serves(bootstrap: str) -> bool:
 
 
 def start(cfg: BrokerSettings) -> int | None:
-    """Start the broker unless one answers already; returns the pid of a broker we manage."""
-    if port_open(cfg.host, cfg.port) and _serves(cfg.bootstrap):
+    """Start the broker unless one answers already; returns the pid of a broker we manage.
+
+    With ``auth: scram`` it also makes sure civicbus's own principal has its SCRAM credential
+    (the password in the secrets folder), so civicbus's components can log in."""
+    if cfg.auth == "none":
+        log.warning(
+            "kafka.auth_disabled",
+            bootstrap=cfg.bootstrap,
+            consequence="any client reaching this port reads every topic, personal data included; "
+            "set CIVICBUS_BROKER_AUTH=scram anywhere but a developer laptop",
+        )
+    if port_open(cfg.host, cfg.port) and _serves(cfg):
         pid = _running_pid(cfg)
         log.info("kafka.already_running", bootstrap=cfg.bootstrap, pid=pid)
+        _ensure_civicbus_login(cfg)
         return pid
     lib = resolve(cfg)
     for sub in ("data", "logs"):
@@ -237,12 +296,44 @@ def start(cfg: BrokerSettings) -> int | None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise BrokerError(f"broker exited with {proc.returncode}: {_log_tail(cfg)}")
-        if port_open(cfg.host, cfg.port) and _serves(cfg.bootstrap):
-            log.info("kafka.started", bootstrap=cfg.bootstrap, pid=proc.pid)
+        if port_open(cfg.host, cfg.port) and _serves(cfg):
+            log.info("kafka.started", bootstrap=cfg.bootstrap, pid=proc.pid, auth=cfg.auth)
+            _ensure_civicbus_login(cfg)
             return proc.pid
         time.sleep(0.5)
     proc.kill()
     raise BrokerError(f"broker did not answer within {cfg.start_timeout_s}s: {_log_tail(cfg)}")
+
+
+def _ensure_civicbus_login(cfg: BrokerSettings) -> None:
+    """Give civicbus's principal its SCRAM credential (an upsert: the same password is harmless)."""
+    if cfg.auth == "none":
+        return
+    from confluent_kafka.admin import AdminClient
+    from confluent_kafka.admin._scram import (
+        ScramCredentialInfo,
+        ScramMechanism,
+        UserScramCredentialUpsertion,
+    )
+
+    login = _broker_login(cfg)
+    admin = AdminClient(
+        {
+            "bootstrap.servers": cfg.bootstrap,
+            "security.protocol": "sasl_plaintext",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": login["sasl_plain_username"],
+            "sasl.password": login["sasl_plain_password"],
+        }
+    )
+    upsert = UserScramCredentialUpsertion(
+        CIVICBUS_PRINCIPAL,
+        ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192),
+        secrets.password(cfg.secrets, CIVICBUS_PRINCIPAL).encode(),
+    )
+    for future in admin.alter_user_scram_credentials([upsert]).values():
+        future.result(timeout=30)
+    log.info("kafka.principal_ready", principal=CIVICBUS_PRINCIPAL, mechanism="SCRAM-SHA-512")
 
 
 def _log_tail(cfg: BrokerSettings) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 import structlog
 from confluent_kafka import Consumer, KafkaError, Producer
 
+from civicbus.core import identity
+
 from ..settings import StreamsSettings
 
 log = structlog.get_logger(__name__)
@@ -66,6 +68,7 @@ class Clients:
             # a broker that is away is retried from 0.5 s up to every 10 s, not every 100 ms
             "reconnect.backoff.ms": 500,
             "reconnect.backoff.max.ms": 10_000,
+            **identity.current().librdkafka(),
         }
 
     def consumer(self) -> Any:
