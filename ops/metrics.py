@@ -129,6 +129,32 @@ STREAMS_PROCESS_RESTARTS = Counter(
     "(counted by the worker itself, not its engine processes)",
 )
 
+# --- sharing with downstream apps --------------------------------------------------------------
+SHARE_RECORDS = Counter(
+    "civicbus_share_records_total",
+    "Records written to an app's projected topic (updates and tombstones)",
+    ["app", "view"],
+)
+SHARE_DEAD_LETTERS = Counter(
+    "civicbus_share_dead_letters_total",
+    "View records a projection could not decode or project, sent to civicbus.share.deadletters",
+    ["app"],
+)
+SHARE_GRANTS = Gauge("civicbus_share_grants", "Grants in force (valid, unexpired) by app", ["app"])
+SHARE_INVALID_GRANTS = Gauge(
+    "civicbus_share_invalid_grant_files", "Grant files refused at the last reload (nothing shared for them)"
+)
+SHARE_REFUSALS = Counter(
+    "civicbus_share_refusals_total",
+    "Accesses the broker's authorizer refused, by principal (from its log)",
+    ["principal"],
+)
+SHARE_RESTARTS = Counter(
+    "civicbus_share_session_restarts_total",
+    "Times a projection started a new session after a failed transaction or lost client",
+    ["app"],
+)
+
 # --- schema registry ----------------------------------------------------------------------------
 REGISTRY_REQUESTS = Counter(
     "civicbus_registry_requests_total", "Registry HTTP requests by route and status", ["route", "status"]

@@ -27,6 +27,8 @@ from civicbus.schemas import model
 from civicbus.schemas.governance.attributes import SENSITIVITY, SHARE
 from civicbus.streams.views.spec import ViewSpec
 
+from .fields import scalar
+
 IDENTIFIERS = frozenset({"id_number", "phone", "credit_code"})
 """Sensitivities whose values identify someone: the ones a keyed pseudonym may replace."""
 MASKABLE = frozenset({"id_number", "phone", "name", "address", "birth_date", "gender"})
@@ -123,6 +125,11 @@ def _field_problems(where: str, granted: GrantedField, attrs: dict[str, Any]) ->
     if share == "none":
         return [f"{where}: {SHARE['none']} (never shared): it cannot be granted"]
     kinds = attrs.get("sensitivity") or []
+    if kinds and scalar(attrs["type"]) is None:
+        return [
+            f"{where}: a record, list or map holding personal information ({', '.join(kinds)}); "
+            "projections protect single values only: grant a view field that holds what is needed"
+        ]
     if not kinds and granted.treatment is not None:
         return [f"{where}: not sensitive, shared as is: drop 'as: {granted.treatment}'"]
     if granted.treatment == "pseudonym" and not set(kinds) <= IDENTIFIERS:

@@ -121,13 +121,16 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float
 class RegistryProcess:
     """``civicbus registry serve`` on its own topic and port; every start replays that topic."""
 
-    def __init__(self, bootstrap: str, logs: Path, name: str = "registry") -> None:
+    def __init__(
+        self, bootstrap: str, logs: Path, name: str = "registry", env: dict[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             "CIVICBUS_BOOTSTRAP_SERVERS": bootstrap,
             "CIVICBUS_REGISTRY_PORT": str(self.port),
             "CIVICBUS_REGISTRY_TOPIC": unique(f"_{name}"),
+            **(env or {}),
         }
         self._logs = logs
         self._name = name
@@ -169,7 +172,12 @@ class Record:
 
 
 def read_topic(
-    bootstrap: str, topic: str, min_count: int = 0, timeout: float = 120, settle: float = 0.0
+    bootstrap: str,
+    topic: str,
+    min_count: int = 0,
+    timeout: float = 120,
+    settle: float = 0.0,
+    login: dict[str, str] | None = None,
 ) -> list[Record]:
     """All committed records of ``topic`` from the beginning, once at least ``min_count`` are there.
 
@@ -177,7 +185,8 @@ def read_topic(
     it also reads to the end (the last stable offset) of every partition and returns once it has
     stayed there ``settle`` seconds: a slow first fetch is never mistaken for an empty topic.
     Every wait is bounded by ``timeout``: librdkafka's ``consume`` returns at its own timeout even
-    while the broker is away (kafka-python's ``poll`` was seen to hang there)."""
+    while the broker is away (kafka-python's ``poll`` was seen to hang there). ``login``: librdkafka's
+    SASL entries, for a broker with authentication."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -187,6 +196,7 @@ def read_topic(
             "isolation.level": "read_committed",
             "allow.auto.create.topics": False,
             "log_level": 3,
+            **(login or {}),
         }
     )
     records: list[Record] = []

@@ -9,7 +9,21 @@ from __future__ import annotations
 
 import click
 
-from . import broker, check, connectors, deadletter, demo, grants, registry, schemas, streams, tail, views
+from . import (
+    audit,
+    broker,
+    check,
+    connectors,
+    deadletter,
+    demo,
+    grants,
+    registry,
+    schemas,
+    share,
+    streams,
+    tail,
+    views,
+)
 
 
 @click.group()
@@ -20,8 +34,23 @@ def main(ctx: click.Context, log_level: str) -> None:
     ctx.obj = {"log_level": log_level}
 
 
-for module in (broker, registry, connectors, streams, views, grants, tail, deadletter, check, schemas, demo):
+for module in (
+    broker,
+    registry,
+    connectors,
+    streams,
+    views,
+    grants,
+    share,
+    tail,
+    audit,
+    deadletter,
+    check,
+    schemas,
+    demo,
+):
     main.add_command(module.command)
+main.add_command(share.sink)
 
 if __name__ == "__main__":
     main()

@@ -14,14 +14,15 @@ from typing import Any, TextIO
 
 import click
 from kafka import TopicPartition
+from kafka.errors import TopicAuthorizationFailedError
 
-from civicbus.core.kafka import consumer
+from civicbus.core.kafka import consumer, partitions
 from civicbus.core.settings import BusSettings
 from civicbus.ops.logging import configure
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.wire import AvroDecoder, SerializationError
 
-from .common import settings
+from .common import fail, settings
 
 
 def _decode(decoder: AvroDecoder, data: bytes | None) -> Any:
@@ -54,7 +55,7 @@ def tail(
     try:
         parts: set[int] = set()
         while not parts:
-            parts = client.partitions_for_topic(topic) or set()
+            parts = partitions(client, topic)
             if not parts:
                 if deadline and time.monotonic() > deadline:
                     return 0
@@ -93,7 +94,13 @@ def tail(
 @click.option("--max-records", type=int, default=None, help="stop after this many records")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="stop after this many seconds")
 def command(topic: str, from_beginning: bool, max_records: int | None, timeout_s: float | None) -> None:
-    """Print each record of TOPIC as a JSON line, decoded through the registry."""
+    """Print each record of TOPIC as a JSON line, decoded through the registry.
+
+    It reads as the process's principal (CIVICBUS_KAFKA_USERNAME …): an app sees its own topics
+    only; a topic the broker refuses exits 3 saying so."""
     configure("WARNING")
     s = settings(BusSettings)
-    tail(s.bootstrap_servers, s.registry_url, topic, from_beginning, max_records, timeout_s)
+    try:
+        tail(s.bootstrap_servers, s.registry_url, topic, from_beginning, max_records, timeout_s)
+    except TopicAuthorizationFailedError:
+        fail(f"the broker refuses {topic} to this principal: it has no grant for it", 3)

@@ -2,9 +2,10 @@
 
 No national standard fixes a display mask, so :class:`MaskPolicy` is configuration; its defaults
 are the common ones (``110105********1234``, ``138****1234``, ``王*``, an address without its
-tail, a birth date generalised to its year). :func:`pseudonym` is a keyed hash (HMAC-SHA256):
-the same value and key give the same pseudonym in every topic, so masked data stays joinable,
-and without the key the value cannot be recovered or confirmed by guessing.
+tail, a birth date generalised to its year, an age to its decade). :func:`pseudonym` is a
+keyed hash (HMAC-SHA256): the same value and key give the same pseudonym in every topic, so
+masked data stays joinable, and without the key the value cannot be recovered or confirmed by
+guessing.
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def mask(kind: str, value: Any, policy: MaskPolicy | None = None) -> Any:
     if kind == "address":
         return text[: p.address_keep_chars] + (p.mask_char * 3 if len(text) > p.address_keep_chars else "")
     if kind == "birth_date":
+        if isinstance(value, int) and not isinstance(value, bool):  # an age: its decade
+            return f"{value // 10 * 10}-{value // 10 * 10 + 9}"
         return text[:4]
     if kind == "gender":
         return value

@@ -18,7 +18,6 @@ is dead-lettered for it.
 
 from __future__ import annotations
 
-import base64
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -308,18 +307,7 @@ class Engine:
         return ends
 
     def _dead_letter(self, producer: Any, spec: ViewSpec, msg: Message, reason: str) -> None:
-        where = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
-        key = msg.key()
-        letter = DeadLetter(
-            origin=spec.name,
-            origin_kind="processor",
-            source=where,
-            key={"b64": base64.b64encode(key).decode() if key is not None else ""},
-            position=where,
-            field="(event)",
-            reason=reason,
-            payload=msg.value(),
-        )
-        log.warning("streams.dead_letter", view=spec.name, reason=reason, **where)
+        letter = DeadLetter.of_record(spec.name, msg, "(event)", reason)
+        log.warning("streams.dead_letter", view=spec.name, reason=reason, **letter.source)
         k, v, headers = letter.encode()
         producer.produce(spec.dead_letter_topic, v, k, headers=headers)

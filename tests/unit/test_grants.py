@@ -50,13 +50,18 @@ def test_every_problem_of_a_grant_is_listed_at_once(tmp_path: Path) -> None:
         views=[
             {
                 "view": "household",
-                "fields": ["household_id", "no_such_field", {"name": "member_count", "as": "mask"}],
+                "fields": [
+                    "household_id",
+                    "no_such_field",
+                    {"name": "member_count", "as": "mask"},
+                    "has_disability",
+                ],
             },
             {"view": "deaths", "fields": ["cause_category"]},
             {"view": "hukou-raw", "fields": ["name"]},
             {
                 "view": "resident-profile",
-                "fields": [{"name": "registration", "as": "pseudonym"}, "subsidies"],
+                "fields": [{"name": "name", "as": "pseudonym"}, "subsidies"],
             },
         ],
     )
@@ -67,8 +72,9 @@ def test_every_problem_of_a_grant_is_listed_at_once(tmp_path: Path) -> None:
         "household.member_count: not sensitive, shared as is",
         "deaths.cause_category: 不予共享 (never shared): it cannot be granted",
         "unknown view 'hukou-raw'",
-        "resident-profile.registration: a pseudonym replaces identifiers only",
-        "resident-profile.subsidies: social_assistance (社会救助信息), financial (财产信息) has no",
+        "household.has_disability: health (健康生理信息) has no display mask",
+        "resident-profile.name: a pseudonym replaces identifiers only",
+        "resident-profile.subsidies: a record, list or map holding personal information",
     ]
     for text in expected:
         assert any(text in p for p in found), (text, found)

@@ -1,0 +1,62 @@
+"""``civicbus share run`` and ``civicbus sink postgres|webhook``: sharing with downstream apps."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+
+from civicbus.core.signals import stop_on_signals
+from civicbus.ops.logging import configure
+
+from .common import settings
+
+
+@click.group("share")
+def command() -> None:
+    """Projections, logins and ACLs for downstream apps, kept equal to the grant files."""
+
+
+@command.command("run")
+@click.pass_context
+def run(ctx: click.Context) -> None:
+    """Apply the grants in CIVICBUS_SHARE_GRANTS_DIR until SIGTERM (re-read every reload_s)."""
+    from civicbus.share.service import Service
+    from civicbus.share.settings import ShareSettings
+
+    configure(ctx.obj["log_level"], "share")
+    cfg = settings(ShareSettings)
+    stop = threading.Event()
+    stop_on_signals(stop, "share.stopping")
+    Service(cfg).run(stop)
+
+
+@click.group("sink")
+def sink() -> None:
+    """Deliver an app's projection of a view into its database or to its URL (as the app)."""
+
+
+@sink.command("postgres")
+@click.pass_context
+def postgres(ctx: click.Context) -> None:
+    """Upsert CIVICBUS_SINK_APP's projection of CIVICBUS_SINK_VIEW into CIVICBUS_SINK_DATABASE_URL."""
+    from civicbus.share.sinks.postgres import PostgresSink
+    from civicbus.share.sinks.settings import SinkSettings
+
+    configure(ctx.obj["log_level"], "sink")
+    stop = threading.Event()
+    stop_on_signals(stop, "sink.stopping")
+    PostgresSink(settings(SinkSettings)).run(stop)
+
+
+@sink.command("webhook")
+@click.pass_context
+def webhook(ctx: click.Context) -> None:
+    """POST each record of the app's projection to CIVICBUS_SINK_URL, signed."""
+    from civicbus.share.sinks.settings import SinkSettings
+    from civicbus.share.sinks.webhook import WebhookSink
+
+    configure(ctx.obj["log_level"], "sink")
+    stop = threading.Event()
+    stop_on_signals(stop, "sink.stopping")
+    WebhookSink(settings(SinkSettings)).run(stop)
