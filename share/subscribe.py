@@ -32,6 +32,13 @@ from .projection import topic
 _LIBRDKAFKA = logging.getLogger("librdkafka")
 
 
+_REFUSED = (
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.GROUP_AUTHORIZATION_FAILED,
+    KafkaError._AUTHENTICATION,  # a wrong password, or a login deleted with its grant
+)
+
+
 class AccessRefused(PermissionError):
     """The broker refused the app this topic or group: it has no grant for it (any more)."""
 
@@ -69,6 +76,7 @@ class Subscription:
         else:
             login = identity.current().librdkafka()
         self.topic = topic(app, view)
+        self._refused: KafkaError | None = None
         self._decode = AvroDecoder(RegistryClient(registry_url or bus.registry_url))
         self._consumer = Consumer(
             {
@@ -78,6 +86,7 @@ class Subscription:
                 "auto.offset.reset": "earliest",
                 "isolation.level": "read_committed",
                 "logger": _LIBRDKAFKA,
+                "error_cb": self._client_error,
                 **login,
             }
         )
@@ -87,11 +96,13 @@ class Subscription:
     def poll(self, timeout_s: float = 1.0) -> Record | None:
         """The next record, or None when none came within ``timeout_s``."""
         msg = self._consumer.poll(timeout_s)
+        if self._refused is not None:
+            raise AccessRefused(f"{self.topic}: {self._refused.str()}")
         if msg is None:
             return None
         err = msg.error()
         if err is not None:
-            if err.code() in (KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.GROUP_AUTHORIZATION_FAILED):
+            if err.code() in _REFUSED:
                 raise AccessRefused(f"{self.topic}: {err.str()}")
             if err.fatal():
                 raise RuntimeError(err.str())
@@ -105,6 +116,11 @@ class Subscription:
             self._decode(key) if key is not None else None,
             self._decode(value) if value is not None else None,
         )
+
+    def _client_error(self, err: KafkaError) -> None:
+        """librdkafka reports a failed login here (poll only sees nothing arrive)."""
+        if err.code() in _REFUSED:
+            self._refused = err
 
     def __iter__(self) -> Iterator[Record]:
         """Records as they come, forever (stop with :meth:`close` or by breaking out)."""

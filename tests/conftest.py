@@ -19,6 +19,9 @@ from civicbus.ops.kafka.settings import BrokerSettings
 from .helpers import ROOT, RegistryProcess, unique
 
 TEST_BROKER = BrokerSettings(home=ROOT / ".civicbus" / "test-kafka", port=19092, controller_port=19093)
+SECURE_BROKER = BrokerSettings(
+    home=ROOT / ".civicbus" / "test-kafka-scram", port=19192, controller_port=19193, auth="scram"
+)
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +37,22 @@ def bootstrap() -> Iterator[str]:
     yield TEST_BROKER.bootstrap
     if started:
         broker.stop(TEST_BROKER)
+
+
+@pytest.fixture(scope="session")
+def secure_broker() -> Iterator[BrokerSettings]:
+    """A second real broker, with SASL/SCRAM and ACLs enforced: what sharing is tested on."""
+    started = not broker.port_open(SECURE_BROKER.host, SECURE_BROKER.port)
+    if started:
+        for sub in ("data", "logs", "secrets"):
+            shutil.rmtree(SECURE_BROKER.home / sub, ignore_errors=True)
+    try:
+        broker.start(SECURE_BROKER)
+    except broker.BrokerError as exc:
+        pytest.fail(f"the broker with authorization the sharing tests need did not start: {exc}")
+    yield SECURE_BROKER
+    if started:
+        broker.stop(SECURE_BROKER)
 
 
 @pytest.fixture

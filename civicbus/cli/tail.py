@@ -55,7 +55,7 @@ def tail(
     try:
         parts: set[int] = set()
         while not parts:
-            parts = partitions(client, topic)
+            parts = partitions(client, bootstrap, topic)
             if not parts:
                 if deadline and time.monotonic() > deadline:
                     return 0

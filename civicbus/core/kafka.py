@@ -117,13 +117,20 @@ def ensure_topic(
         client.close()
 
 
-def partitions(client: KafkaConsumer, topic: str) -> set[int]:
+def partitions(client: KafkaConsumer, bootstrap: str, topic: str) -> set[int]:
     """``topic``'s partitions (none while it is not in the metadata); raises
-    TopicAuthorizationFailedError when the broker refuses it (kafka-python's consumer would
-    otherwise treat a refused topic as one that does not exist yet, and wait for it forever)."""
+    TopicAuthorizationFailedError when the broker refuses it. kafka-python's consumer asks for
+    every topic's metadata, which leaves a refused topic out without a word, so a reader would
+    wait for it forever: a topic it does not see is asked for by name."""
     found = client.partitions_for_topic(topic) or set()
-    if not found and topic in client._client.cluster.unauthorized_topics:
-        raise TopicAuthorizationFailedError(f"{topic}: not authorized for this principal")
+    if not found:
+        probe = admin(bootstrap)
+        try:
+            (described,) = probe.describe_topics([topic])
+        finally:
+            probe.close()
+        if described["error_code"] == TopicAuthorizationFailedError.errno:
+            raise TopicAuthorizationFailedError(f"{topic}: not authorized for this principal")
     return found
 
 

@@ -1,0 +1,180 @@
+"""Sharing on a real broker with SASL/SCRAM and ACLs: the broker itself refuses an app without a
+grant (and the refusal is audited), an app with one sees exactly its fields with every sensitive
+one protected, and a withdrawn grant ends delivery and its ACLs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from confluent_kafka import KafkaError
+from confluent_kafka.admin._scram import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+from civicbus.ops.kafka.settings import BrokerSettings
+from civicbus.share.subscribe import AccessRefused, Subscription
+
+from ..helpers import ROOT, RegistryProcess, running, unique, wait_until
+from ..share_setup import VIEW, VIEW_TOPIC, Sharing, as_json, household, projected, refused
+
+GRANTED = ["household_id", "division_code", "address", "head_id_number", "member_count", "elderly_alone"]
+
+
+@pytest.fixture(scope="module")
+def sharing(secure_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sharing]:
+    """A registry and ``civicbus share run`` on the broker with authorization, grants in a folder."""
+    folder = tmp_path_factory.mktemp("sharing")
+    grants = folder / "grants"
+    grants.mkdir()
+    setup = Sharing(secure_broker, "", grants, unique("civicbus.audit"))
+    with RegistryProcess(secure_broker.bootstrap, folder, env=setup.env()) as registry:
+        setup.registry_url = registry.url
+        setup.create_view_topic()
+        with running(["share", "run"], setup.env(), folder / "share.log"):
+            yield setup
+
+
+def subscribed(sharing: Sharing, app: str, keys: set[str]) -> dict[str, dict[str, object]]:
+    """Every record of ``app``'s projection whose key is in ``keys``, read as the app."""
+    seen: dict[str, dict[str, object]] = {}
+    password = sharing.password_file(app).read_text().strip()
+    with Subscription(
+        app, VIEW, password=password, bootstrap_servers=sharing.bootstrap, registry_url=sharing.registry_url
+    ) as subscription:
+
+        def complete() -> bool:
+            record = subscription.poll(0.5)
+            while record is not None:
+                if record.key in keys and record.value is not None:
+                    seen[str(record.key)] = record.value
+                record = subscription.poll(0.1)
+            return keys <= set(seen)
+
+        wait_until(complete, 180, f"{len(keys)} records on {app}'s topic")
+        subscription.commit()
+    return seen
+
+
+def test_an_app_with_a_grant_sees_exactly_its_fields_never_in_plain_text(sharing: Sharing) -> None:
+    app = unique("care").lower()
+    sharing.grant(app)
+    sharing.wait_audit("projection.started", app)
+    homes = [household(f"H{unique('')[-6:]}{n:04d}") for n in range(300)]
+    sharing.produce_households(homes)
+    seen = subscribed(sharing, app, {h["household_id"] for h in homes})
+    plain = {str(h[f]) for h in homes for f in ("address", "head_id_number")}
+    for home in homes:
+        record = seen[home["household_id"]]
+        assert list(record) == GRANTED
+        assert record["household_id"] == home["household_id"] and record["member_count"] == 1
+        assert str(record["address"]).endswith("***") and record["address"] != home["address"]
+        assert len(str(record["head_id_number"])) == 32
+    # every record of the app's topic, as raw bytes: no plain identifier or address anywhere
+    for _, value in projected(sharing, app):
+        assert value is not None
+        text = value.decode("utf-8", errors="replace")
+        assert not [p for p in plain if p in text]
+    started = sharing.wait_audit("grant.applied", app)
+    assert started.details["fields"] == {VIEW: GRANTED} and started.who.startswith("区政务服务和数据管理局")
+
+
+def test_an_app_without_a_grant_is_refused_by_the_broker_and_the_refusal_is_audited(sharing: Sharing) -> None:
+    nosy = unique("nosy").lower()
+    admin = sharing.admin()
+    login = UserScramCredentialUpsertion(
+        nosy, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), b"secret-of-nosy"
+    )
+    for future in admin.alter_user_scram_credentials([login]).values():
+        future.result(timeout=30)
+    credentials = {
+        "security.protocol": "sasl_plaintext",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": nosy,
+        "sasl.password": "secret-of-nosy",
+    }
+    for topic in (VIEW_TOPIC, "civicbus.gongan.resident", f"civicbus.share.heping-elderly-care.{VIEW}"):
+        assert refused(credentials, sharing.bootstrap, topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    with (
+        pytest.raises(AccessRefused),
+        Subscription(
+            nosy,
+            VIEW,
+            password="secret-of-nosy",
+            bootstrap_servers=sharing.bootstrap,
+            registry_url=sharing.registry_url,
+        ) as subscription,
+    ):
+        wait_until(lambda: subscription.poll(0.5), 60, "the broker's refusal")
+    event = sharing.wait_audit("access.refused", nosy)
+    assert event.who == f"User:{nosy}" and "DESCRIBE topic" in event.what
+    assert event.details["count"] >= 1
+
+
+def test_civicbus_tail_shows_an_app_its_own_topic_and_refuses_it_the_rest(
+    sharing: Sharing, tmp_path: Path
+) -> None:
+    app = unique("tail").lower()
+    sharing.grant(app)
+    sharing.wait_audit("projection.started", app)
+    home = household(f"T{unique('')[-6:]}0001")
+    sharing.produce_households([home])
+    subscribed(sharing, app, {home["household_id"]})
+
+    def tail(topic: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **sharing.app_env(app)}
+        return subprocess.run(
+            [sys.executable, "-m", "civicbus", "tail", topic, "--from-beginning", "--timeout", "20"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    own = tail(f"civicbus.share.{app}.{VIEW}")
+    assert own.returncode == 0, own.stderr
+    assert home["household_id"] in own.stdout and home["head_id_number"] not in own.stdout
+    raw = tail(VIEW_TOPIC)
+    assert raw.returncode == 3 and "refuses" in raw.stderr
+    assert str(sharing.password_file(app).read_text().strip()) not in own.stderr + raw.stderr
+
+
+def test_a_withdrawn_grant_stops_delivery_and_its_acls_and_login_are_gone(sharing: Sharing) -> None:
+    leaving, staying = unique("leaving").lower(), unique("staying").lower()
+    grant_file = sharing.grant(leaving)
+    sharing.grant(staying)
+    sharing.wait_audit("projection.started", leaving)
+    sharing.wait_audit("projection.started", staying)
+    before = [household(f"W{unique('')[-6:]}{n:04d}") for n in range(20)]
+    sharing.produce_households(before)
+    subscribed(sharing, leaving, {h["household_id"] for h in before})
+    assert len(sharing.acls_of(leaving)) == 5
+    password = sharing.password_file(leaving).read_text().strip()
+
+    grant_file.unlink()
+    withdrawn = sharing.wait_audit("grant.withdrawn", leaving)
+    assert withdrawn.why
+    sharing.wait_audit("projection.stopped", leaving)
+    assert sharing.acls_of(leaving) == []
+    sharing.wait_audit("access.login_deleted", leaving)
+    with (
+        pytest.raises(AccessRefused),
+        Subscription(
+            leaving,
+            VIEW,
+            password=password,
+            bootstrap_servers=sharing.bootstrap,
+            registry_url=sharing.registry_url,
+        ) as subscription,
+    ):
+        wait_until(lambda: subscription.poll(0.5), 60, "the broker's refusal")
+
+    after = [household(f"X{unique('')[-6:]}{n:04d}") for n in range(20)]
+    sharing.produce_households(after)
+    subscribed(sharing, staying, {h["household_id"] for h in after})  # the projections have read them
+    leaving_keys = as_json([k for k, _ in projected(sharing, leaving)])
+    assert not [h for h in after if h["household_id"] in leaving_keys]
+    assert [h for h in before if h["household_id"] in leaving_keys]
