@@ -16,7 +16,8 @@ import pytest
 from civicbus.ops.kafka import broker
 from civicbus.ops.kafka.settings import BrokerSettings
 
-from .helpers import ROOT, RegistryProcess, unique
+from .helpers import ROOT, RegistryProcess, running, unique
+from .share_setup import Sharing
 
 TEST_BROKER = BrokerSettings(home=ROOT / ".civicbus" / "test-kafka", port=19092, controller_port=19093)
 SECURE_BROKER = BrokerSettings(
@@ -53,6 +54,20 @@ def secure_broker() -> Iterator[BrokerSettings]:
     yield SECURE_BROKER
     if started:
         broker.stop(SECURE_BROKER)
+
+
+@pytest.fixture(scope="session")
+def sharing(secure_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sharing]:
+    """A registry and ``civicbus share run`` on the broker with authorization, grants in a folder."""
+    folder = tmp_path_factory.mktemp("sharing")
+    grants = folder / "grants"
+    grants.mkdir()
+    setup = Sharing(secure_broker, "", grants, unique("civicbus.audit"))
+    with RegistryProcess(secure_broker.bootstrap, folder, env=setup.env()) as registry:
+        setup.registry_url = registry.url
+        setup.create_view_topic()
+        with running(["share", "run"], setup.env(), folder / "share.log"):
+            yield setup
 
 
 @pytest.fixture

@@ -68,7 +68,11 @@ class PostgresSink:
         self._decode = AvroDecoder(self._registry)
         self._columns: dict[str, bool] = {}  # field → composite (jsonb)
         self._schemas: set[int] = set()
-        self._db = psycopg.connect(settings.database_url.replace("postgresql+psycopg://", "postgresql://"))
+        # autocommit: each transaction() block is one real transaction, and nothing outside one
+        # holds an implicit transaction open (and its locks) between batches
+        self._db = psycopg.connect(
+            settings.database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+        )
 
     def run(self, stop: threading.Event) -> None:
         consumer = Consumer(

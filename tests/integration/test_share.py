@@ -7,34 +7,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError
 from confluent_kafka.admin._scram import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
-from civicbus.ops.kafka.settings import BrokerSettings
 from civicbus.share.subscribe import AccessRefused, Subscription
 
-from ..helpers import ROOT, RegistryProcess, running, unique, wait_until
+from ..helpers import ROOT, unique, wait_until
 from ..share_setup import VIEW, VIEW_TOPIC, Sharing, as_json, household, projected, refused
 
 GRANTED = ["household_id", "division_code", "address", "head_id_number", "member_count", "elderly_alone"]
-
-
-@pytest.fixture(scope="module")
-def sharing(secure_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sharing]:
-    """A registry and ``civicbus share run`` on the broker with authorization, grants in a folder."""
-    folder = tmp_path_factory.mktemp("sharing")
-    grants = folder / "grants"
-    grants.mkdir()
-    setup = Sharing(secure_broker, "", grants, unique("civicbus.audit"))
-    with RegistryProcess(secure_broker.bootstrap, folder, env=setup.env()) as registry:
-        setup.registry_url = registry.url
-        setup.create_view_topic()
-        with running(["share", "run"], setup.env(), folder / "share.log"):
-            yield setup
 
 
 def subscribed(sharing: Sharing, app: str, keys: set[str]) -> dict[str, dict[str, object]]:
