@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._acl import AclBinding, AclBindingFilter, AclOperation, AclPermissionType
 from confluent_kafka.admin._resource import ResourcePatternType, ResourceType
@@ -38,6 +38,12 @@ from civicbus.core import identity, secrets
 log = structlog.get_logger(__name__)
 PREFIX = "civicbus.share."
 TIMEOUT_S = 30.0
+
+
+def unenforced(exc: KafkaException) -> bool:
+    """True when ``exc`` says the broker runs no authorizer (so no ACL can be kept)."""
+    error = exc.args[0] if exc.args else None
+    return bool(error is not None and hasattr(error, "code") and error.code() == KafkaError.SECURITY_DISABLED)
 
 
 def dead_letters(app: str) -> str:
@@ -116,18 +122,18 @@ class Access:
         changes: list[Change] = []
         logins = self._logins()
         for app in sorted(wanted):
-            if app not in logins:
-                self._upsert_login(app)
-                changes.append(Change("login_created", app, "SCRAM-SHA-512"))
             want = bindings(app)
             have = held.get(app, set())
             missing, stale = want - have, have - want
-            if missing:
+            if missing:  # first: a broker without an authorizer refuses it before any login exists
                 self._run(self._admin.create_acls(list(missing), request_timeout=TIMEOUT_S))
             if stale:
                 self._delete(stale)
             changes += [Change("granted", app, _describe(b)) for b in sorted(missing, key=_describe)]
             changes += [Change("revoked", app, _describe(b)) for b in sorted(stale, key=_describe)]
+            if app not in logins:
+                self._upsert_login(app)
+                changes.append(Change("login_created", app, "SCRAM-SHA-512"))
         for app in sorted(set(held) - wanted):
             self._delete(held[app])
             changes += [Change("revoked", app, _describe(b)) for b in sorted(held[app], key=_describe)]

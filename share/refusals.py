@@ -37,7 +37,8 @@ def parse(line: str) -> AuditEvent | None:
     if m is None:
         return None
     principal = m["principal"].removeprefix("User:")
-    at = dt.datetime.strptime(m["at"].replace(",", "."), "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=dt.UTC)
+    stamp = m["at"].replace(",", ".").replace("T", " ")  # civicbus's pattern, or Kafka's default one
+    at = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=dt.UTC)
     return AuditEvent(
         at=at,
         kind="access.refused",

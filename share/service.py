@@ -9,7 +9,8 @@ Every ``reload_s`` (and at start) :meth:`Service.tick`:
 2. announces what changed since the last tick (``grant.applied``/``changed``/``withdrawn``/
    ``expired``), the previous state rebuilt from the audit topic at start;
 3. revokes first, then grants: the broker's logins and ACLs (:mod:`.access`) become exactly those
-   of the apps in force, before any projection starts or after it stops;
+   of the apps in force, before any projection starts or after it stops (a broker without an
+   authorizer is said loudly once, ``share.access_unenforced``, and then only projected to);
 4. stops the projections of apps no longer in force, (re)starts those whose grant is new or
    changed (:mod:`.projector`), creating the app's topics first;
 5. turns the authorizer's new refusals into ``access.refused`` events (:mod:`.refusals`).
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from civicbus.core import identity, secrets
@@ -37,7 +39,7 @@ from civicbus.streams.views.catalog import load_all
 from civicbus.streams.views.spec import ViewSpec
 
 from . import audit
-from .access import Access, Change, dead_letters
+from .access import Access, Change, dead_letters, unenforced
 from .audit import AuditEvent, AuditLog
 from .grants import Grant, GrantError, parse, problems
 from .projection import projections
@@ -150,8 +152,7 @@ class Service:
         self.audit.write(*events)
         for app in [a for a in self.projectors if a not in reading.in_force]:
             self._stop_projection(app, "grant no longer in force")
-        if self.access is not None:
-            self.audit.write(*[self._access_event(c) for c in self.access.reconcile(reading.in_force)])
+        self._reconcile_access(list(reading.in_force))
         for app, (grant, grant_digest) in reading.in_force.items():
             running = self.projectors.get(app)
             if running is not None and running.digest != grant_digest:
@@ -219,6 +220,24 @@ class Service:
                 )
             )
         return events
+
+    def _reconcile_access(self, apps: list[str]) -> None:
+        if self.access is None:
+            return
+        try:
+            changes = self.access.reconcile(apps)
+        except KafkaException as exc:
+            if not unenforced(exc):
+                raise
+            log.warning(
+                "share.access_unenforced",
+                bootstrap=self.settings.bootstrap_servers,
+                consequence="the broker runs no authorizer: any client reads every topic, raw and "
+                "projected; grants shape the projections only (a developer laptop, never a deployment)",
+            )
+            self.access = None
+            return
+        self.audit.write(*[self._access_event(c) for c in changes])
 
     @staticmethod
     def _access_event(change: Change) -> AuditEvent:

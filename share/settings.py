@@ -30,6 +30,8 @@ class ShareSettings(BusSettings):
     partitions: int = Field(3, ge=1, description="partitions of an app's topics (the views' count)")
     batch_size: int = Field(500, ge=1, le=100_000, description="records projected per transaction at most")
     transaction_timeout_s: float = Field(10.0, ge=5, le=900)
+    metrics_port: int = Field(9402, ge=0, le=65535, description="0 disables /metrics")
+    metrics_addr: str = Field("127.0.0.1", description="0.0.0.0 in a container")
     manage_access: bool = Field(
         True,
         description="create and delete apps' SCRAM logins and ACLs from the grants; off for a broker "

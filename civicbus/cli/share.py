@@ -7,6 +7,7 @@ import threading
 import click
 
 from civicbus.core.signals import stop_on_signals
+from civicbus.ops import metrics
 from civicbus.ops.logging import configure
 
 from .common import settings
@@ -26,6 +27,7 @@ def run(ctx: click.Context) -> None:
 
     configure(ctx.obj["log_level"], "share")
     cfg = settings(ShareSettings)
+    metrics.serve(cfg.metrics_port, cfg.metrics_addr)
     stop = threading.Event()
     stop_on_signals(stop, "share.stopping")
     Service(cfg).run(stop)

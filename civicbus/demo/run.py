@@ -1,7 +1,8 @@
 """``civicbus demo``: the whole path on sample data, printed as a person would want to see it.
 
 Starts (or finds) the local broker, then the registry, seven departments' demo connectors and the
-streams worker (running the three shipped views) as child processes; tails the unified resident
+streams worker (running the three shipped views) and the share service (the example grants'
+projections) as child processes; tails the unified resident
 view and prints each profile as it forms. After the first
 profiles, it inserts a new resident into both departmental databases and reports how long the
 new profile took to appear. Children are stopped with SIGTERM on exit; the broker is stopped only
@@ -158,12 +159,18 @@ def run_demo(residents: int, seconds: float | None) -> int:
             )
         )
         children.append(_spawn(["streams", "worker"], logs / "streams.log", env))
+        grants = resources.files("civicbus.share").joinpath("examples")
+        children.append(
+            _spawn(["share", "run"], logs / "share.log", {**env, "CIVICBUS_SHARE_GRANTS_DIR": str(grants)})
+        )
         print(
             "• connectors and streams started; logs in .civicbus/logs/\n"
             f"• metrics: connectors {_metrics_url(connectors.metrics_addr, connectors.metrics_port)},"
             f" streams {_metrics_url(streams.metrics_addr, streams.metrics_port)},"
             f" registry {bus.registry_url}/metrics\n"
             + "".join(f"• also running: {t} (civicbus tail {t})\n" for t in others)
+            + "• shared with downstream apps, masked (grants in share/examples): "
+            "civicbus tail civicbus.share.heping-elderly-care.household\n"
             + f"• unified resident profiles from {resident_view.topic}:\n",
             flush=True,
         )

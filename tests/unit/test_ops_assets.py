@@ -10,10 +10,13 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
 from civicbus.connectors.config import ConnectorSettings
+from civicbus.core.identity import KafkaIdentity
 from civicbus.core.settings import BusSettings
 from civicbus.ops import metrics
 from civicbus.ops.kafka.settings import BrokerSettings
 from civicbus.registry.settings import RegistrySettings
+from civicbus.share.settings import ShareSettings
+from civicbus.share.sinks.settings import SinkSettings
 from civicbus.streams.settings import StreamsSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,7 +49,16 @@ def test_alerts_and_dashboard_use_only_defined_metrics() -> None:
 
 def settings_env_names() -> set[str]:
     names = {"CIVICBUS_BOOTSTRAP_SERVERS", "CIVICBUS_REGISTRY_URL"}
-    for model in (BrokerSettings, ConnectorSettings, RegistrySettings, StreamsSettings, BusSettings):
+    for model in (
+        BrokerSettings,
+        ConnectorSettings,
+        RegistrySettings,
+        StreamsSettings,
+        BusSettings,
+        ShareSettings,
+        SinkSettings,
+        KafkaIdentity,
+    ):
         prefix = str(model.model_config.get("env_prefix", ""))
         names |= {f"{prefix}{f}".upper() for f in model.model_fields if prefix}
     return names
@@ -86,6 +98,7 @@ def test_prometheus_scrapes_the_ports_the_processes_serve() -> None:
         f"connectors:{ConnectorSettings().metrics_port}",
         f"streams:{StreamsSettings().metrics_port}",
         f"registry:{RegistrySettings().port}",
+        f"share:{ShareSettings().metrics_port}",
     }
 
 

@@ -127,6 +127,8 @@ def test_an_authorizer_log_line_becomes_a_refusal(tmp_path: Path) -> None:
     assert event is not None and event.app == "nosy-app" and event.kind == "access.refused"
     assert event.what == "DESCRIBE topic civicbus.view.household"
     assert parse("[2026-11-28T10:43:31,207] INFO something else") is None
+    kafkas_own = line.replace("T10:", " 10:") + " (kafka.authorizer.logger)"  # Kafka's default pattern
+    assert parse(kafkas_own) == event
     log = tmp_path / "kafka-authorizer.log"
     log.write_text(f"{line}\n{line}\n{line[:40]}", encoding="utf-8")  # the last line is still being written
     refusals = RefusalLog(log, tmp_path / "offset")
