@@ -62,7 +62,7 @@ def sharing(secure_broker: BrokerSettings, tmp_path_factory: pytest.TempPathFact
     folder = tmp_path_factory.mktemp("sharing")
     grants = folder / "grants"
     grants.mkdir()
-    setup = Sharing(secure_broker, "", grants, unique("civicbus.audit"))
+    setup = Sharing(secure_broker, "", grants, unique("civicbus.audit"), folder)
     with RegistryProcess(secure_broker.bootstrap, folder, env=setup.env()) as registry:
         setup.registry_url = registry.url
         setup.create_view_topic()

@@ -66,6 +66,7 @@ class Sharing:
     registry_url: str
     grants: Path
     audit_topic: str
+    logs: Path  # the share service's and the registry's logs
 
     @property
     def bootstrap(self) -> str:

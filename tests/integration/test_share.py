@@ -4,6 +4,8 @@ one protected, and a withdrawn grant ends delivery and its ACLs."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -162,3 +164,49 @@ def test_a_withdrawn_grant_stops_delivery_and_its_acls_and_login_are_gone(sharin
     leaving_keys = as_json([k for k, _ in projected(sharing, leaving)])
     assert not [h for h in after if h["household_id"] in leaving_keys]
     assert [h for h in before if h["household_id"] in leaving_keys]
+
+
+def test_civicbus_audit_prints_an_apps_events_and_its_monthly_report(sharing: Sharing) -> None:
+    app = unique("audited").lower()
+    sharing.grant(app)
+    sharing.wait_audit("projection.started", app)
+    homes = [household(f"A{unique('')[-6:]}{n:04d}") for n in range(5)]
+    sharing.produce_households(homes)
+    subscribed(sharing, app, {h["household_id"] for h in homes})
+    env = {**os.environ, **sharing.env()}
+
+    def audit(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "civicbus", "audit", "--app", app, *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    kinds = [json.loads(line)["kind"] for line in audit("--since", "2000-01-01").splitlines()]
+    assert kinds[0] == "grant.applied" and "access.granted" in kinds and "projection.started" in kinds
+    assert audit("--until", "2000-01-01") == ""
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    report = audit("--report", month)
+    assert report.startswith(f"# Data shared with {app} — {month}")
+    assert (
+        "| household | household_id, division_code, address, head_id_number, member_count, elderly_alone |"
+        in report
+    )
+    delivered = int(report.split(f"| civicbus.share.{app}.household | ")[1].split(" ")[0].replace(",", ""))
+    assert delivered >= len(homes)
+
+
+def test_no_password_is_in_any_log(sharing: Sharing) -> None:
+    """Passwords of the broker, of civicbus and of every app never reach a log line."""
+    secrets = [p.read_text().strip() for p in sharing.broker.secrets.rglob("*.password")]
+    assert len(secrets) >= 4
+    logs = [*(sharing.broker.home / "logs").glob("*.log"), *sharing.logs.glob("*.log")]
+    assert len(logs) >= 3
+    for log in logs:
+        text = log.read_text(errors="replace")
+        assert not [s for s in secrets if s in text], log

@@ -141,3 +141,32 @@ def test_an_authorizer_log_line_becomes_a_refusal(tmp_path: Path) -> None:
         f.write(line[40:] + "\n")
     (rest,) = RefusalLog(log, tmp_path / "offset").read()  # a restarted reader goes on from the offset
     assert rest.details["count"] == 1
+
+
+def test_the_service_sorts_grant_files_into_in_force_expired_and_refused(tmp_path: Path) -> None:
+    from civicbus.share.service import read_grants
+
+    example = (ROOT / "share" / "examples" / "street-elderly-care.yaml").read_text(encoding="utf-8")
+    (tmp_path / "good.yaml").write_text(example, encoding="utf-8")
+    (tmp_path / "old.yaml").write_text(
+        example.replace("heping-elderly-care", "old-app").replace("2027-06-30", "2026-11-01"),
+        encoding="utf-8",
+    )
+    (tmp_path / "bad.yaml").write_text(
+        example.replace("heping-elderly-care", "bad-app").replace("- member_count", "- nope"),
+        encoding="utf-8",
+    )
+    (tmp_path / "twin-1.yaml").write_text(
+        example.replace("heping-elderly-care", "twin-app"), encoding="utf-8"
+    )
+    (tmp_path / "twin-2.yaml").write_text(
+        example.replace("heping-elderly-care", "twin-app"), encoding="utf-8"
+    )
+    (tmp_path / "broken.yaml").write_text("app: [", encoding="utf-8")
+    reading = read_grants(tmp_path, list(VIEWS.values()), dt.date(2026, 11, 28))
+    assert list(reading.in_force) == ["heping-elderly-care"]
+    assert list(reading.expired) == ["old-app"]
+    refused = {Path(k).name: v for k, v in reading.invalid.items()}
+    assert set(refused) == {"bad.yaml", "twin-1.yaml", "twin-2.yaml", "broken.yaml"}
+    assert any("nope" in p for p in refused["bad.yaml"])
+    assert any("granted in 2 files" in p for p in refused["twin-1.yaml"])
