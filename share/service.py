@@ -148,8 +148,8 @@ class Service:
     def tick(self) -> None:
         reading = read_grants(self.settings.grants_dir, self.views, self.today())
         ended = set(self.known) - set(reading.in_force)
-        events = self._grant_events(reading)
-        self.audit.write(*events)
+        self.audit.write(*self._grant_events(reading))
+        self.known = {app: d for app, (_, d) in reading.in_force.items()}  # announced: never twice
         for app in [a for a in self.projectors if a not in reading.in_force]:
             self._stop_projection(app, "grant no longer in force")
         self._reconcile_access(list(reading.in_force))
@@ -160,18 +160,21 @@ class Service:
                 running = None
             if running is None:
                 self._start_projection(grant, grant_digest)
-        self.known = {app: d for app, (_, d) in reading.in_force.items()}
-        if self.refusals is not None:
-            refused = self.refusals.read()
-            self.audit.write(*refused)
-            self.refusals.commit()
-            for event in refused:
-                metrics.SHARE_REFUSALS.labels(event.who).inc(event.details["count"])
+        self._audit_refusals()
         metrics.SHARE_INVALID_GRANTS.set(len(reading.invalid))
         for app in reading.in_force:
             metrics.SHARE_GRANTS.labels(app).set(1)
         for app in ended:
             metrics.SHARE_GRANTS.labels(app).set(0)
+
+    def _audit_refusals(self) -> None:
+        if self.refusals is None:
+            return
+        refused = self.refusals.read()
+        self.audit.write(*refused)
+        self.refusals.commit()
+        for event in refused:
+            metrics.SHARE_REFUSALS.labels(event.who).inc(event.details["count"])
 
     def _grant_events(self, reading: Reading) -> list[AuditEvent]:
         events: list[AuditEvent] = []
