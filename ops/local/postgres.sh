@@ -12,6 +12,13 @@ VER=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
 if ! pg_lsclusters -h | awk '{print $2}' | grep -qx civicbus; then
   pg_createcluster "$VER" civicbus -p "$PORT" -- --auth-local=trust --auth-host=scram-sha-256 >/dev/null
 fi
+# logical decoding (wal_level=logical): log-based capture, and Debezium in bench/peer_debezium.py
+if [ "$(pg_conftool "$VER" civicbus show wal_level 2>/dev/null | awk '{print $3}')" != logical ]; then
+  pg_conftool "$VER" civicbus set wal_level logical
+  if pg_lsclusters -h | awk '$2=="civicbus"{print $4}' | grep -qx online; then
+    pg_ctlcluster "$VER" civicbus restart
+  fi
+fi
 if ! pg_lsclusters -h | awk '$2=="civicbus"{print $4}' | grep -qx online; then
   pg_ctlcluster "$VER" civicbus start
 fi
