@@ -146,6 +146,21 @@ def ceiling_aiokafka(bootstrap: str, n: int, key: bytes, value: bytes) -> float:
     return asyncio.run(run())
 
 
+def connector_file(path: Path, pg_url: str, table: str, poll_interval_s: float) -> str:
+    """Write the shipped household-registration connector, reading ``table`` by key with an
+    initial snapshot, to ``path``; returns its (new) topic."""
+    name = f"bench-{uuid.uuid4().hex[:6]}"
+    topic = f"bench.resident.{name}"
+    cfg = yaml.safe_load((ROOT / "connectors/examples/gongan-hukou.yaml").read_text(encoding="utf-8"))
+    cfg.update(name=name, batch_size=5000, poll_interval_s=poll_interval_s)
+    cfg["source"] |= {"url": pg_url, "table": table, "mode": "incrementing", "initial_snapshot": True}
+    for timestamp_only in ("timestamp_column", "rescan_window"):
+        cfg["source"].pop(timestamp_only, None)
+    cfg["target"] |= {"topic": topic, "partitions": 1}
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return topic
+
+
 def run_connector(
     pg_url: str, delivery: str, rows: int, stream_rows: int
 ) -> tuple[float, float, float, float, str]:
@@ -153,16 +168,8 @@ def run_connector(
     table = "bench_resident"
     print(f"[{delivery}] filling {table} with {rows:,} rows …", flush=True)
     print(f"  COPY took {fill(pg_url, table, rows):.1f}s", flush=True)
-    name = f"bench-{uuid.uuid4().hex[:6]}"
-    topic = f"bench.resident.{name}"
-    cfg = yaml.safe_load((ROOT / "connectors/examples/gongan-hukou.yaml").read_text(encoding="utf-8"))
-    cfg.update(name=name, batch_size=5000, poll_interval_s=0.2)
-    cfg["source"] |= {"url": pg_url, "table": table, "mode": "incrementing", "initial_snapshot": True}
-    for timestamp_only in ("timestamp_column", "rescan_window"):
-        cfg["source"].pop(timestamp_only, None)
-    cfg["target"] |= {"topic": topic, "partitions": 1}
     work = Path(tempfile.mkdtemp())
-    (work / "c.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    topic = connector_file(work / "c.yaml", pg_url, table, poll_interval_s=0.2)
     port = free_port()
     env = {
         **os.environ,
