@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,10 +49,10 @@ class AuditEvent(BaseModel):
 class AuditLog:
     """Appends events to the audit topic; each :meth:`write` returns once the broker has them all."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        ensure_topic(bootstrap, topic, 1, config=RETENTION)
+    def __init__(self, bootstrap: str, topic: str, stop: threading.Event | None = None) -> None:
+        ensure_topic(bootstrap, topic, 1, config=RETENTION, stop=stop)
         self.topic = topic
-        self._producer = producer(bootstrap, "audit producer", linger_ms=0)
+        self._producer = producer(bootstrap, "audit producer", stop, linger_ms=0)
 
     def write(self, *events: AuditEvent) -> None:
         futures = [self._producer.send(self.topic, value=v, key=k) for k, v in (e.encode() for e in events)]

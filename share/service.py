@@ -66,7 +66,10 @@ def digest(grant: Grant) -> str:
 
 
 def read_grants(folder: Path, views: list[ViewSpec], today: dt.date) -> Reading:
-    """Every grant file of ``folder`` sorted into in force, expired and refused."""
+    """Every grant file of ``folder`` sorted into in force, expired and refused. A folder that is
+    gone (an unmounted volume) raises FileNotFoundError: it withdraws nothing, the tick fails."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the grants folder {folder} is not there")
     in_force: dict[str, tuple[Grant, str]] = {}
     expired: dict[str, Grant] = {}
     invalid: dict[str, list[str]] = {}
@@ -100,15 +103,18 @@ def _who(grant: Grant) -> str:
 
 
 class Service:
-    """The share service of one deployment; :meth:`run` until ``stop`` is set."""
+    """The share service of one deployment; :meth:`run` until ``stop`` is set. Building it waits
+    for the broker (raising Stopped if ``stop`` is set meanwhile)."""
 
-    def __init__(self, settings: ShareSettings, today: Callable[[], dt.date] = dt.date.today) -> None:
+    def __init__(
+        self, settings: ShareSettings, stop: threading.Event, today: Callable[[], dt.date] = dt.date.today
+    ) -> None:
         self.settings = settings
         self.today = today
         self.views = load_all(settings.views_dir)
         self.specs = {v.name: v for v in self.views}
         self.master = secrets.password(settings.secrets_dir, MASTER_KEY).encode()
-        self.audit = AuditLog(settings.bootstrap_servers, settings.audit_topic)
+        self.audit = AuditLog(settings.bootstrap_servers, settings.audit_topic, stop)
         self.access = (
             Access(settings.bootstrap_servers, settings.secrets_dir) if settings.manage_access else None
         )
@@ -120,7 +126,7 @@ class Service:
         self.known = self._announced()
         self.invalid: dict[str, list[str]] = {}
         self.projectors: dict[str, Projector] = {}
-        ensure_topic(settings.bootstrap_servers, DEAD_LETTERS, 1)
+        ensure_topic(settings.bootstrap_servers, DEAD_LETTERS, 1, stop=stop)
 
     def _announced(self) -> dict[str, str]:
         """Each app's grant digest as the audit topic last announced it in force."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import DirectoryPath, Field
 from pydantic_settings import SettingsConfigDict
 
 from civicbus.core.settings import BusSettings
@@ -15,7 +15,7 @@ class ShareSettings(BusSettings):
 
     model_config = SettingsConfigDict(env_prefix="CIVICBUS_SHARE_", extra="ignore")
 
-    grants_dir: Path = Field(Path("share/examples"), description="the reviewed grant files (*.yaml)")
+    grants_dir: DirectoryPath = Field(Path("share/examples"), description="the reviewed grant files (*.yaml)")
     views_dir: Path | None = Field(None, description="the views grants may name; default: civicbus's")
     secrets_dir: Path = Field(
         Path(".civicbus/kafka/secrets"),

@@ -6,11 +6,12 @@ import threading
 
 import click
 
+from civicbus.core.backoff import Stopped
 from civicbus.core.signals import stop_on_signals
 from civicbus.ops import metrics
 from civicbus.ops.logging import configure
 
-from .common import settings
+from .common import fail, settings
 
 
 @click.group("share")
@@ -24,13 +25,20 @@ def run(ctx: click.Context) -> None:
     """Apply the grants in CIVICBUS_SHARE_GRANTS_DIR until SIGTERM (re-read every reload_s)."""
     from civicbus.share.service import Service
     from civicbus.share.settings import ShareSettings
+    from civicbus.streams.views.spec import ViewError
 
     configure(ctx.obj["log_level"], "share")
     cfg = settings(ShareSettings)
     metrics.serve(cfg.metrics_port, cfg.metrics_addr)
     stop = threading.Event()
     stop_on_signals(stop, "share.stopping")
-    Service(cfg).run(stop)
+    try:
+        service = Service(cfg, stop)
+    except Stopped:
+        return
+    except ViewError as exc:
+        fail(f"{exc.path}:\n  " + "\n  ".join(exc.problems))
+    service.run(stop)
 
 
 @click.group("sink")
