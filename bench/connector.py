@@ -14,7 +14,8 @@ Needs the local broker and registry (``civicbus demo`` or ``civicbus broker star
    ``civicbus_connector_rows_produced_total`` (offsets would count transaction markers).
 3. The ceiling: the same client (kafka-python, same producer settings) producing N pre-encoded
    messages of the connector's average key and value size, with no database and no mapping;
-   and aiokafka (faust's client) doing the same, to see whether the client is the bottleneck.
+   and aiokafka (faust's client) and confluent-kafka (librdkafka) doing the same: whether the
+   client is the bottleneck, and what the candidates for the connector's producer reach.
 Prints rows/s for each and the connector/ceiling ratio.
 """
 
@@ -161,6 +162,32 @@ def connector_file(path: Path, pg_url: str, table: str, poll_interval_s: float) 
     return topic
 
 
+def ceiling_confluent(bootstrap: str, n: int, key: bytes, value: bytes) -> float:
+    """confluent-kafka (librdkafka) with the same settings: a candidate for the connector's producer."""
+    from confluent_kafka import Producer
+
+    topic = f"bench-rdkafka-{uuid.uuid4().hex[:6]}"
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "batch.size": 256 * 1024,
+        }
+    )
+    began = time.monotonic()
+    for _ in range(n):
+        while True:
+            try:
+                producer.produce(topic, value, key)
+                break
+            except BufferError:  # its queue is full: let deliveries drain it
+                producer.poll(0.01)
+    producer.flush(120)
+    return n / (time.monotonic() - began)
+
+
 def run_connector(
     pg_url: str, delivery: str, rows: int, stream_rows: int
 ) -> tuple[float, float, float, float, str]:
@@ -212,10 +239,12 @@ def main() -> None:
     key, value = os.urandom(key_size), os.urandom(value_size)
     kp = ceiling_kafka_python(bootstrap, args.rows, key, value)
     aio = ceiling_aiokafka(bootstrap, args.rows, key, value)
+    rdkafka = ceiling_confluent(bootstrap, args.rows, key, value)
     print(f"\nmessages: key {key_size} B, value {value_size} B (Avro, Confluent framing)")
     print(f"{'what':<52}{'rows/s':>12}{'vs ceiling':>12}")
     print(f"{'ceiling: kafka-python, pre-encoded':<52}{kp:>12,.0f}{1:>12.2f}")
     print(f"{'aiokafka, pre-encoded (same settings)':<52}{aio:>12,.0f}{aio / kp:>12.2f}")
+    print(f"{'confluent-kafka, pre-encoded (same settings)':<52}{rdkafka:>12,.0f}{rdkafka / kp:>12.2f}")
     for delivery, (snap_rate, stream_rate, rss_snap, rss, _) in runs.items():
         what = f"connector {delivery} snapshot, {args.rows:,} rows"
         print(f"{what:<52}{snap_rate:>12,.0f}{snap_rate / kp:>12.2f}")
