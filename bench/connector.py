@@ -188,8 +188,16 @@ def ceiling_confluent(bootstrap: str, n: int, key: bytes, value: bytes) -> float
     return n / (time.monotonic() - began)
 
 
+def without_crc32c() -> dict[str, str]:
+    """Environment in which ``import crc32c`` fails, so kafka-python computes CRC-32C in pure
+    Python, as it did before civicbus depended on the package: the baseline of that choice."""
+    shim = Path(tempfile.mkdtemp(prefix="no-crc32c-"))
+    (shim / "crc32c.py").write_text('raise ImportError("hidden by bench/connector.py")\n')
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [str(shim), os.environ.get("PYTHONPATH")]))}
+
+
 def run_connector(
-    pg_url: str, delivery: str, rows: int, stream_rows: int
+    pg_url: str, delivery: str, rows: int, stream_rows: int, extra: dict[str, str] | None = None
 ) -> tuple[float, float, float, float, str]:
     """(snapshot rows/s, streaming rows/s, RSS after snapshot MB, peak RSS MB, topic) for one run."""
     table = "bench_resident"
@@ -203,6 +211,7 @@ def run_connector(
         "CIVICBUS_CONNECTOR_METRICS_PORT": str(port),
         "CIVICBUS_CONNECTOR_DELIVERY": delivery,
         "CIVICBUS_LOG_LEVEL": "WARNING",
+        **(extra or {}),
     }
     log = open(work / "c.log", "wb")  # noqa: SIM115 - the child writes it until terminated
     proc = subprocess.Popen(
@@ -227,6 +236,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--stream-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--crc32c-baseline",
+        action="store_true",
+        help="also run exactly-once with kafka-python's pure-Python CRC",
+    )
     args = parser.parse_args()
     bootstrap = os.environ.get("CIVICBUS_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     pg_url = os.environ.get(
@@ -235,21 +249,25 @@ def main() -> None:
     runs = {
         d: run_connector(pg_url, d, args.rows, args.stream_rows) for d in ("exactly_once", "at_least_once")
     }
+    if args.crc32c_baseline:
+        runs["exactly_once, pure-Python CRC"] = run_connector(
+            pg_url, "exactly_once", args.rows, args.stream_rows, without_crc32c()
+        )
     key_size, value_size = sizes(bootstrap, runs["exactly_once"][4])
     key, value = os.urandom(key_size), os.urandom(value_size)
     kp = ceiling_kafka_python(bootstrap, args.rows, key, value)
     aio = ceiling_aiokafka(bootstrap, args.rows, key, value)
     rdkafka = ceiling_confluent(bootstrap, args.rows, key, value)
     print(f"\nmessages: key {key_size} B, value {value_size} B (Avro, Confluent framing)")
-    print(f"{'what':<52}{'rows/s':>12}{'vs ceiling':>12}")
-    print(f"{'ceiling: kafka-python, pre-encoded':<52}{kp:>12,.0f}{1:>12.2f}")
-    print(f"{'aiokafka, pre-encoded (same settings)':<52}{aio:>12,.0f}{aio / kp:>12.2f}")
-    print(f"{'confluent-kafka, pre-encoded (same settings)':<52}{rdkafka:>12,.0f}{rdkafka / kp:>12.2f}")
+    print(f"{'what':<64}{'rows/s':>12}{'vs ceiling':>12}")
+    print(f"{'ceiling: kafka-python, pre-encoded':<64}{kp:>12,.0f}{1:>12.2f}")
+    print(f"{'aiokafka, pre-encoded (same settings)':<64}{aio:>12,.0f}{aio / kp:>12.2f}")
+    print(f"{'confluent-kafka, pre-encoded (same settings)':<64}{rdkafka:>12,.0f}{rdkafka / kp:>12.2f}")
     for delivery, (snap_rate, stream_rate, rss_snap, rss, _) in runs.items():
         what = f"connector {delivery} snapshot, {args.rows:,} rows"
-        print(f"{what:<52}{snap_rate:>12,.0f}{snap_rate / kp:>12.2f}")
+        print(f"{what:<64}{snap_rate:>12,.0f}{snap_rate / kp:>12.2f}")
         what = f"connector {delivery} streaming, {args.stream_rows:,} new rows"
-        print(f"{what:<52}{stream_rate:>12,.0f}{stream_rate / kp:>12.2f}")
+        print(f"{what:<64}{stream_rate:>12,.0f}{stream_rate / kp:>12.2f}")
         print(f"  peak RSS: {rss_snap:.0f} MB after the snapshot, {rss:.0f} MB at the end")
     eos, alo = runs["exactly_once"], runs["at_least_once"]
     print(
