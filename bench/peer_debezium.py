@@ -186,6 +186,18 @@ def measure(
     }
 
 
+def measured(
+    proc: subprocess.Popen[bytes], arrivals: Arrivals, pg_url: str, args: argparse.Namespace
+) -> dict[str, float]:
+    """:func:`measure` on the system ``proc`` runs, which is stopped (SIGTERM) afterwards."""
+    try:
+        return measure(pg_url, arrivals, lambda: proc.poll() is None, lambda: proc.pid, args)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        arrivals.close()
+
+
 def run_debezium(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[str, float]:
     lib = resolve()
     db = psycopg.conninfo.conninfo_to_dict(plain(pg_url))
@@ -236,11 +248,8 @@ def run_debezium(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[
     )
     print(f"  Kafka Connect pid {proc.pid}, logs in {work}", flush=True)
     try:
-        return measure(pg_url, arrivals, lambda: proc.poll() is None, lambda: proc.pid, args)
+        return measured(proc, arrivals, pg_url, args)
     finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        arrivals.close()
         with psycopg.connect(plain(pg_url), autocommit=True) as conn:
             conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
             conn.execute(f'DROP PUBLICATION IF EXISTS "{name}"')
@@ -260,12 +269,7 @@ def run_civicbus(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[
         stderr=open(work / "c.log", "wb"),  # noqa: SIM115 - the child writes it
     )
     print(f"  civicbus pid {proc.pid}, log in {work}", flush=True)
-    try:
-        return measure(pg_url, arrivals, lambda: proc.poll() is None, lambda: proc.pid, args)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-        arrivals.close()
+    return measured(proc, arrivals, pg_url, args)
 
 
 def main() -> None:

@@ -46,27 +46,33 @@ def sink() -> None:
     """Deliver an app's projection of a view into its database or to its URL (as the app)."""
 
 
+def _run_sink(ctx: click.Context, kind: str) -> None:
+    """Build the ``kind`` sink from CIVICBUS_SINK_* (a missing setting exits 2 naming it) and run
+    it until SIGTERM."""
+    from civicbus.share.sinks.postgres import PostgresSink
+    from civicbus.share.sinks.settings import SinkSettings
+    from civicbus.share.sinks.webhook import WebhookSink
+
+    configure(ctx.obj["log_level"], "sink")
+    cfg = settings(SinkSettings)
+    try:
+        runner = PostgresSink(cfg) if kind == "postgres" else WebhookSink(cfg)
+    except ValueError as exc:
+        fail(str(exc))
+    stop = threading.Event()
+    stop_on_signals(stop, "sink.stopping")
+    runner.run(stop)
+
+
 @sink.command("postgres")
 @click.pass_context
 def postgres(ctx: click.Context) -> None:
     """Upsert CIVICBUS_SINK_APP's projection of CIVICBUS_SINK_VIEW into CIVICBUS_SINK_DATABASE_URL."""
-    from civicbus.share.sinks.postgres import PostgresSink
-    from civicbus.share.sinks.settings import SinkSettings
-
-    configure(ctx.obj["log_level"], "sink")
-    stop = threading.Event()
-    stop_on_signals(stop, "sink.stopping")
-    PostgresSink(settings(SinkSettings)).run(stop)
+    _run_sink(ctx, "postgres")
 
 
 @sink.command("webhook")
 @click.pass_context
 def webhook(ctx: click.Context) -> None:
     """POST each record of the app's projection to CIVICBUS_SINK_URL, signed."""
-    from civicbus.share.sinks.settings import SinkSettings
-    from civicbus.share.sinks.webhook import WebhookSink
-
-    configure(ctx.obj["log_level"], "sink")
-    stop = threading.Event()
-    stop_on_signals(stop, "sink.stopping")
-    WebhookSink(settings(SinkSettings)).run(stop)
+    _run_sink(ctx, "webhook")

@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaError
@@ -21,6 +22,21 @@ from ..helpers import ROOT, unique, wait_until
 from ..share_setup import VIEW, VIEW_TOPIC, Sharing, as_json, household, projected, refused
 
 GRANTED = ["household_id", "division_code", "address", "head_id_number", "member_count", "elderly_alone"]
+
+
+def assert_refused(sharing: Sharing, app: str, password: str) -> None:
+    """``app``, logging in with ``password``, is refused its own projection's topic."""
+    with (
+        pytest.raises(AccessRefused),
+        Subscription(
+            app,
+            VIEW,
+            password=password,
+            bootstrap_servers=sharing.bootstrap,
+            registry_url=sharing.registry_url,
+        ) as subscription,
+    ):
+        wait_until(lambda: subscription.poll(0.5), 60, "the broker's refusal")
 
 
 def subscribed(sharing: Sharing, app: str, keys: set[str]) -> dict[str, dict[str, object]]:
@@ -44,13 +60,19 @@ def subscribed(sharing: Sharing, app: str, keys: set[str]) -> dict[str, dict[str
     return seen
 
 
-def test_an_app_with_a_grant_sees_exactly_its_fields_never_in_plain_text(sharing: Sharing) -> None:
-    app = unique("care").lower()
+def shared(sharing: Sharing, name: str, count: int) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """A new app granted the example's fields, ``count`` new households, and what the app read of
+    them through its subscription."""
+    app = unique(name).lower()
     sharing.grant(app)
     sharing.wait_audit("projection.started", app)
-    homes = [household(f"H{unique('')[-6:]}{n:04d}") for n in range(300)]
+    homes = [household(f"{name[0].upper()}{unique('')[-6:]}{n:04d}") for n in range(count)]
     sharing.produce_households(homes)
-    seen = subscribed(sharing, app, {h["household_id"] for h in homes})
+    return app, homes, subscribed(sharing, app, {h["household_id"] for h in homes})
+
+
+def test_an_app_with_a_grant_sees_exactly_its_fields_never_in_plain_text(sharing: Sharing) -> None:
+    app, homes, seen = shared(sharing, "care", 300)
     plain = {str(h[f]) for h in homes for f in ("address", "head_id_number")}
     for home in homes:
         record = seen[home["household_id"]]
@@ -83,17 +105,7 @@ def test_an_app_without_a_grant_is_refused_by_the_broker_and_the_refusal_is_audi
     }
     for topic in (VIEW_TOPIC, "civicbus.gongan.resident", f"civicbus.share.heping-elderly-care.{VIEW}"):
         assert refused(credentials, sharing.bootstrap, topic).code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
-    with (
-        pytest.raises(AccessRefused),
-        Subscription(
-            nosy,
-            VIEW,
-            password="secret-of-nosy",
-            bootstrap_servers=sharing.bootstrap,
-            registry_url=sharing.registry_url,
-        ) as subscription,
-    ):
-        wait_until(lambda: subscription.poll(0.5), 60, "the broker's refusal")
+    assert_refused(sharing, nosy, "secret-of-nosy")
     event = sharing.wait_audit("access.refused", nosy)
     assert event.who == f"User:{nosy}" and "DESCRIBE topic" in event.what
     assert event.details["count"] >= 1
@@ -102,12 +114,7 @@ def test_an_app_without_a_grant_is_refused_by_the_broker_and_the_refusal_is_audi
 def test_civicbus_tail_shows_an_app_its_own_topic_and_refuses_it_the_rest(
     sharing: Sharing, tmp_path: Path
 ) -> None:
-    app = unique("tail").lower()
-    sharing.grant(app)
-    sharing.wait_audit("projection.started", app)
-    home = household(f"T{unique('')[-6:]}0001")
-    sharing.produce_households([home])
-    subscribed(sharing, app, {home["household_id"]})
+    app, (home,), _ = shared(sharing, "tail", 1)
 
     def tail(topic: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, **sharing.app_env(app)}
@@ -146,17 +153,7 @@ def test_a_withdrawn_grant_stops_delivery_and_its_acls_and_login_are_gone(sharin
     sharing.wait_audit("projection.stopped", leaving)
     assert sharing.acls_of(leaving) == []
     sharing.wait_audit("access.login_deleted", leaving)
-    with (
-        pytest.raises(AccessRefused),
-        Subscription(
-            leaving,
-            VIEW,
-            password=password,
-            bootstrap_servers=sharing.bootstrap,
-            registry_url=sharing.registry_url,
-        ) as subscription,
-    ):
-        wait_until(lambda: subscription.poll(0.5), 60, "the broker's refusal")
+    assert_refused(sharing, leaving, password)
 
     after = [household(f"X{unique('')[-6:]}{n:04d}") for n in range(20)]
     sharing.produce_households(after)
@@ -167,12 +164,7 @@ def test_a_withdrawn_grant_stops_delivery_and_its_acls_and_login_are_gone(sharin
 
 
 def test_civicbus_audit_prints_an_apps_events_and_its_monthly_report(sharing: Sharing) -> None:
-    app = unique("audited").lower()
-    sharing.grant(app)
-    sharing.wait_audit("projection.started", app)
-    homes = [household(f"A{unique('')[-6:]}{n:04d}") for n in range(5)]
-    sharing.produce_households(homes)
-    subscribed(sharing, app, {h["household_id"] for h in homes})
+    app, homes, _ = shared(sharing, "audited", 5)
     env = {**os.environ, **sharing.env()}
 
     def audit(*args: str) -> str:

@@ -16,6 +16,8 @@ from civicbus.share.projection import Projection, app_key, projections
 from civicbus.share.refusals import RefusalLog, parse
 from civicbus.streams.views.catalog import load_all
 
+from ..share_setup import household as view_record
+
 ROOT = Path(__file__).resolve().parents[2]
 VIEWS = {v.name: v for v in load_all()}
 MASTER = b"m" * 32
@@ -24,25 +26,8 @@ ADDRESS = "北京市东城区和平里街道和平里七区3号楼2单元501"
 
 
 def household(**changes: Any) -> dict[str, Any]:
-    record = {
-        "household_id": "H0001",
-        "division_code": "110101",
-        "address": ADDRESS,
-        "head_id_number": HEAD,
-        "members": [],
-        "subsidies": [],
-        "disabilities": [],
-        "member_count": 1,
-        "lives_alone": True,
-        "elderly_alone": True,
-        "has_disability": False,
-        "sources": {"公安": "2026-11-01"},
-        "departments": ["公安"],
-        "discrepancies": [],
-        "disagreements": [],
-        "updated_ms": 1_790_000_000_000,
-    }
-    return {**record, **changes}
+    """The sharing tests' household, with a recognisable head ID and address."""
+    return {**view_record("H0001"), "address": ADDRESS, "head_id_number": HEAD, **changes}
 
 
 def elderly_care(app: str | None = None) -> Projection:
