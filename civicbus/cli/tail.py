@@ -16,7 +16,7 @@ import click
 from kafka import TopicPartition
 from kafka.errors import TopicAuthorizationFailedError
 
-from civicbus.core.kafka import consumer, partitions
+from civicbus.core.kafka import check_authorized, consumer
 from civicbus.core.settings import BusSettings
 from civicbus.ops.logging import configure
 from civicbus.schemas.registry_client import RegistryClient
@@ -53,9 +53,11 @@ def tail(
     deadline = time.monotonic() + timeout_s if timeout_s else None
     count = 0
     try:
-        parts: set[int] = set()
+        parts: set[int] = client.partitions_for_topic(topic) or set()
+        if not parts:  # refused, or not there yet: asked once, by name
+            check_authorized(bootstrap, topic)
         while not parts:
-            parts = partitions(client, bootstrap, topic)
+            parts = client.partitions_for_topic(topic) or set()
             if not parts:
                 if deadline and time.monotonic() > deadline:
                     return 0

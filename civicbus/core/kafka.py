@@ -33,9 +33,9 @@ BOOTSTRAP_TIMEOUT_MS = 5000
 __all__ = [
     "Stopped",
     "admin",
+    "check_authorized",
     "consumer",
     "ensure_topic",
-    "partitions",
     "producer",
     "read_to_end",
     "with_backoff",
@@ -117,21 +117,20 @@ def ensure_topic(
         client.close()
 
 
-def partitions(client: KafkaConsumer, bootstrap: str, topic: str) -> set[int]:
-    """``topic``'s partitions (none while it is not in the metadata); raises
-    TopicAuthorizationFailedError when the broker refuses it. kafka-python's consumer asks for
-    every topic's metadata, which leaves a refused topic out without a word, so a reader would
-    wait for it forever: a topic it does not see is asked for by name."""
-    found = client.partitions_for_topic(topic) or set()
-    if not found:
-        probe = admin(bootstrap)
-        try:
-            (described,) = probe.describe_topics([topic])
-        finally:
-            probe.close()
-        if described["error_code"] == TopicAuthorizationFailedError.errno:
-            raise TopicAuthorizationFailedError(f"{topic}: not authorized for this principal")
-    return found
+def check_authorized(bootstrap: str, topic: str) -> None:
+    """Raise TopicAuthorizationFailedError if the broker refuses ``topic`` to this principal.
+
+    kafka-python's consumer asks for every topic's metadata, which leaves a refused topic out
+    without a word, so a reader waiting for it would wait forever; this asks for it by name.
+    (A broker answers the same for a topic that does not exist and one the principal may not
+    see, so nothing leaks about topics it is refused.)"""
+    probe = admin(bootstrap)
+    try:
+        (described,) = probe.describe_topics([topic])
+    finally:
+        probe.close()
+    if described["error_code"] == TopicAuthorizationFailedError.errno:
+        raise TopicAuthorizationFailedError(f"{topic}: not authorized for this principal")
 
 
 METADATA_WAIT_S = 60.0
