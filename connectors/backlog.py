@@ -23,6 +23,7 @@ class Backlog:
         self._newest_ts_ms: int | None = None
         self.pending: int | None = None
         self.unplaced: int | None = None
+        self.log_lag_bytes: int | None = None
         self._behind = False
 
     def polled(self, caught_up: bool, delivered_ts_ms: int | None) -> None:
@@ -39,6 +40,7 @@ class Backlog:
     def observed(self, health: SourceHealth) -> None:
         self.pending = health.pending
         self.unplaced = health.unplaced
+        self.log_lag_bytes = health.log_lag_bytes
         self._newest_ts_ms = health.newest_ts_ms
         if health.pending == 0:
             self._behind = False

@@ -37,6 +37,15 @@ class SourceUnavailable(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Transaction:
+    """Where a change sits in its source transaction: consumers see a transaction's boundaries
+    where ``id`` changes, and ``order`` counts its changes to this table from 1."""
+
+    id: str
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
 class SourceRow:
     values: Mapping[str, Any]
     """Column name → value, as the source database returned it."""
@@ -48,6 +57,10 @@ class SourceRow:
     source_ts_ms: int | None = None
     error: str | None = None
     """Set for input that can never become an event: the reason it is dead-lettered with."""
+    before: Mapping[str, Any] | None = None
+    """The row before an update or delete, where the source knows it (a log with full images)."""
+    transaction: Transaction | None = None
+    """The source transaction the change belongs to (log-based sources)."""
 
     @classmethod
     def bad(cls, key: Mapping[str, Any], position: Position, reason: str) -> SourceRow:
@@ -66,6 +79,9 @@ class SourceHealth:
     silently skipped."""
     newest_ts_ms: int | None = None
     """The newest change time the source holds, epoch ms."""
+    log_lag_bytes: int | None = None
+    """Change log the database keeps for this capture and it has not yet confirmed (a
+    replication slot's lag): it grows without bound while the connector is away."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +139,9 @@ class Source(ABC):
     """
 
     settings_model: ClassVar[type[SourceSettings]]
+    follows_log: ClassVar[bool] = False
+    """True when :meth:`read` itself waits (briefly, ``wait_s``) for new changes: the engine then
+    does not sleep between polls, so a change travels as soon as the log has it."""
 
     @abstractmethod
     def __init__(self, settings: Any, columns: list[str]) -> None: ...
@@ -179,6 +198,17 @@ class Source(ABC):
     def progress(self) -> tuple[int, int] | None:
         """(rows done, rows in all) while a bounded pass such as a snapshot runs; None otherwise."""
         return None
+
+    def confirm(self, position: Position) -> None:  # noqa: B027 - optional hook
+        """Every row up to ``position`` is delivered and the position saved: a log-based source
+        may let its database discard the log before it. Called after each save, from the
+        engine's thread; never with a position the source did not hand out."""
+
+    def resnapshot(self) -> bool:
+        """Read the whole table again, between the changes that keep flowing (a signal asked for
+        it); False if this type cannot. The snapshot's progress travels in the positions, so a
+        restart resumes it."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -118,6 +118,10 @@ class ConnectorSettings(BusSettings):
         "read_committed); at_least_once: for brokers without transactions, may repeat in-flight batches",
     )
     status_topic: str = "civicbus.connector-status"
+    signals_topic: str = Field(
+        "civicbus.connector-signals",
+        description="commands to running connectors (civicbus connectors snapshot)",
+    )
     metrics_port: int = Field(9400, ge=0, le=65535, description="0 disables /metrics")
     metrics_addr: str = Field("127.0.0.1", description="0.0.0.0 in a container")
     max_backoff_s: float = Field(10.0, gt=0)

@@ -71,11 +71,24 @@ class EventBuilder:
         """The delete event of a row that is gone, ``before`` being its last delivered record."""
         return self._encode(row, before, [])
 
+    def _before(self, row: SourceRow) -> dict[str, Any] | None:
+        """The mapped row before an update, where the source gave it; None if it cannot be
+        mapped (the event still carries the change: an old value that no longer passes a rule
+        does not stop the new one)."""
+        if row.before is None or row.op != "u":
+            return None
+        try:
+            record, _ = self._mapper(row.before)
+        except MappingError:
+            return None
+        return record
+
     def _encode(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> Event:
         deleted = row.op == "d"
+        txn = row.transaction
         envelope = {
             "op": row.op,
-            "before": record if deleted else None,
+            "before": record if deleted else self._before(row),
             "after": None if deleted else record,
             "source": {
                 **self._source,
@@ -85,6 +98,7 @@ class EventBuilder:
             "ts_ms": int(self._clock() * 1000),
             "source_ts_ms": row.source_ts_ms,
             "quality": flags,
+            "transaction": {"id": txn.id, "order": txn.order} if txn is not None else None,
         }
         try:
             return Event(self._encode_key(str(record[self._key_field])), self._encode_value(envelope))

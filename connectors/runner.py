@@ -190,6 +190,7 @@ class Connector:
                         continue
                     saved = position
                     self._count([Batch(acks, position, sent)])
+                    p.source.confirm(position)
                 if p.reconciler is not None and p.reconciler.due():
                     self._reconcile(stop)
                 self._polled(rows, started, stop, saved)
@@ -208,6 +209,7 @@ class Connector:
     ) -> None:
         """After a good poll: reset the backoff, record it and the backlog, pace the next one."""
         self._backoff.reset()
+        self._take_signals()
         newest = max((r.source_ts_ms for r in rows if r.source_ts_ms is not None), default=None)
         self._backlog.polled(caught_up=len(rows) < self.pace.batch_size, delivered_ts_ms=newest)
         self._check_health(saved)
@@ -216,8 +218,30 @@ class Connector:
         cap = self.pace.max_rows_per_s
         if cap and rows:  # protect the legacy database: never read faster than the cap
             stop.wait(max(len(rows) / cap - (time.monotonic() - started), 0))
-        if len(rows) < self.pace.batch_size:
+        if len(rows) < self.pace.batch_size and not self.parts.source.follows_log:
             stop.wait(self.pace.poll_interval_s)
+
+    def _take_signals(self) -> None:
+        """Hand every signal that came for this connector to its source, saying what became of it."""
+        signals = self.parts.signals
+        if signals is None:
+            return
+        try:
+            taken = signals.take()
+        except Exception as exc:  # the broker is away: the signal waits in its topic
+            self._log.warning("signal.read_failed", error=str(exc))
+            return
+        for signal in taken:
+            action = signal.get("action")
+            accepted = False
+            if action == "snapshot":
+                try:
+                    accepted = self.parts.source.resnapshot()
+                except SourceUnavailable as exc:
+                    self._log.warning("signal.failed", action=action, id=signal.get("id"), error=str(exc))
+                    continue
+            event = "signal.accepted" if accepted else "signal.refused"
+            self._log.info(event, action=action, id=signal.get("id"), source=type(self.parts.source).__name__)
 
     def _check_health(self, saved: Position | None) -> None:
         """Ask the source for its backlog every health interval; publish lag, pending, unplaced."""
@@ -240,6 +264,8 @@ class Connector:
             metrics.CONNECTOR_ROWS_PENDING.labels(self.name).set(b.pending)
         if b.unplaced is not None:
             metrics.CONNECTOR_UNPLACED_ROWS.labels(self.name).set(b.unplaced)
+        if b.log_lag_bytes is not None:
+            metrics.CONNECTOR_LOG_LAG_BYTES.labels(self.name).set(b.log_lag_bytes)
         self.parts.status.lagging(b.lag_s)
 
     def _wind_down(self, inflight: InFlight[Sent], saved: Position | None) -> None:
@@ -264,6 +290,11 @@ class Connector:
             p.status.stop(timeout_s=left())
         except Exception as exc:
             self._log.warning("connector.status_failed", error=str(exc), during="stop")
+        if p.signals is not None:
+            try:
+                p.signals.close()
+            except Exception as exc:
+                self._log.warning("signal.close_failed", error=str(exc))
         try:
             p.producer.close(timeout=left())
         except Exception as exc:
@@ -285,6 +316,7 @@ class Connector:
             inflight.clear()
             raise
         self._count(done)
+        self.parts.source.confirm(last.position)
         return last.position
 
     def _count(self, done: list[Batch[Sent]]) -> None:

@@ -29,6 +29,7 @@ from .plan import Plan
 from .positions import PositionStore
 from .reconcile import Reconciler
 from .runner import Connector
+from .signals import Signals
 from .status import Status, StatusReporter
 
 log = structlog.get_logger(__name__)
@@ -109,6 +110,7 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
         reconciler=reconciler,
         decode=AvroDecoder(registry),
         transactions=client if exactly_once else None,
+        signals=Signals(bootstrap, settings.signals_topic, cfg.name),
     )
 
 

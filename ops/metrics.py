@@ -73,6 +73,12 @@ CONNECTOR_UNPLACED_ROWS = Gauge(
     "Rows a streaming capture can never place in its order (a NULL ordering value): not captured",
     ["connector"],
 )
+CONNECTOR_LOG_LAG_BYTES = Gauge(
+    "civicbus_connector_log_lag_bytes",
+    "Change log (WAL) the source database keeps for this capture, not yet confirmed: its "
+    "replication slot's lag. It grows without bound while the connector is away",
+    ["connector"],
+)
 CONNECTOR_SNAPSHOT_ROWS = Gauge(
     "civicbus_connector_snapshot_rows",
     "Rows read so far by a running snapshot",

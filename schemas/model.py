@@ -154,6 +154,30 @@ def envelope(entity: str, known: Catalog | None = None) -> Schema:
                 "nulled under the connector's flag policy, as 'field: reason'.",
                 **_GOV,
             },
+            {
+                "name": "transaction",
+                "type": [
+                    "null",
+                    {
+                        "type": "record",
+                        "name": "Transaction",
+                        "namespace": "civicbus.envelope",
+                        "fields": [
+                            {"name": "id", "type": "string", "doc": "源事务标识 / The source transaction."},
+                            {
+                                "name": "order",
+                                "type": "long",
+                                "doc": "本表在该事务内的第几个变更（从 1 起）/ "
+                                "The change's place in it, from 1.",
+                            },
+                        ],
+                    },
+                ],
+                "default": None,
+                "doc": "源事务（日志式采集）/ The source transaction (log-based capture); a change of "
+                "id marks a transaction boundary.",
+                **_GOV,
+            },
         ],
     }
 

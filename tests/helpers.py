@@ -268,6 +268,15 @@ class Database:
     reader_url: str  # the role's own URL: what a connector file names
     writer: Any  # sa.Engine as the superuser on this database: writes even while the role is refused
 
+    def logs_changes(self, table: str) -> None:
+        """Let the role replicate and ``table`` log whole rows: what log-based capture needs."""
+        import sqlalchemy as sa
+
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f"ALTER ROLE {self.name} REPLICATION"))
+        with self.writer.begin() as conn:
+            conn.execute(sa.text(f'ALTER TABLE "{table}" REPLICA IDENTITY FULL'))
+
     @contextmanager
     def refused(self) -> Iterator[None]:
         """An outage for the role: logins refused and its sessions ended, inside the block."""
@@ -304,6 +313,18 @@ def fresh_database(postgres_url: str) -> Iterator[Database]:
     finally:
         writer.dispose()
         with admin.connect() as conn:
+            # a replication slot keeps its database (and WAL): end its sessions, then drop it
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"),
+                {"n": name},
+            )
+            conn.execute(
+                sa.text(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                    "WHERE database = :n AND NOT active"
+                ),
+                {"n": name},
+            )
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
         admin.dispose()

@@ -97,3 +97,18 @@ def run(ctx: click.Context, files: tuple[Path, ...], folder: Path | None) -> Non
         supervisor.watch(folder)
     elif not supervisor.wait():
         fail("every connector has ended: fenced by a newer instance of itself (see the log)", 1)
+
+
+@command.command("snapshot")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def snapshot(file: Path) -> None:
+    """Ask the running connector of FILE to read its whole table again, while changes keep
+    flowing (log-based types); it acts on it between batches, or when it next starts."""
+    from civicbus.connectors.config import ConnectorSettings, load
+    from civicbus.connectors.signals import send
+
+    configure("WARNING")
+    cfg = settings(ConnectorSettings)
+    name = load(file).name
+    signal_id = send(cfg.bootstrap_servers, cfg.signals_topic, name, "snapshot")
+    click.echo(f"asked {name} to snapshot its table again (signal {signal_id}); its log says signal.accepted")

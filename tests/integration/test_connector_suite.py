@@ -27,10 +27,26 @@ ROSTER = ["身份证号", "姓名", "性别", "出生日期", "民族", "现住�
 def sql_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
     """A household-registration table in a database of its own on the real PostgreSQL server,
     read by a role of its own: an outage is that role refused and its sessions ended."""
+    yield from _hukou_harness(tmp, request, "gongan-hukou.yaml")
+
+
+def pgoutput_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
+    """The same table captured from the WAL: the role may replicate, the table logs whole rows,
+    the slot is the database's own (dropped with it)."""
+    yield from _hukou_harness(tmp, request, "gongan-hukou-wal.yaml", wal=True)
+
+
+def _hukou_harness(
+    tmp: Path, request: pytest.FixtureRequest, example: str, wal: bool = False
+) -> Iterator[suite.Harness]:
     with fresh_database(str(request.getfixturevalue("postgres_url"))) as db:
         create(db.reader_url).dispose()
         rng = random.Random(3)
-        path, cfg = connector_file(tmp, "gongan-hukou.yaml", db.reader_url, batch_size=100)
+        extra: dict[str, Any] = {}
+        if wal:
+            db.logs_changes("T_HJ_RKXX")
+            extra["source__slot"] = db.name
+        path, cfg = connector_file(tmp, example, db.reader_url, batch_size=100, **extra)
 
         def add(n: int) -> None:
             rows = [hukou_row(person(rng), rng, local_now()) for _ in range(n)]
@@ -103,6 +119,7 @@ def spreadsheet_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[s
 
 HARNESSES: dict[str, Callable[[Path, pytest.FixtureRequest], Iterator[suite.Harness]]] = {
     "sql": sql_harness,
+    "pgoutput": pgoutput_harness,
     "spreadsheet": spreadsheet_harness,
 }
 CHECKS = [

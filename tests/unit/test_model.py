@@ -32,6 +32,7 @@ def test_envelope_has_the_debezium_shape() -> None:
         "ts_ms",
         "source_ts_ms",
         "quality",
+        "transaction",
     ]
     assert env["fields"][0]["type"]["symbols"] == ["c", "u", "d", "r"]
 

@@ -1,0 +1,1 @@
+"""PostgreSQL logical replication (pgoutput) as a civicbus source."""

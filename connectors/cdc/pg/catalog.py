@@ -1,0 +1,172 @@
+"""What the source asks PostgreSQL outside the replication stream: checks, the publication and
+slot, WAL positions, snapshot chunks, the slot's lag. A normal (psycopg 3) session, read-only
+except for the statements that create the publication and the slot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+import psycopg2
+import psycopg2.extras
+from psycopg import sql
+from psycopg.adapt import Transformer
+from psycopg.pq import Format
+from psycopg.rows import dict_row
+
+from .settings import PgLogSettings
+
+
+def split_table(table: str) -> tuple[str, str]:
+    """(schema, name) of ``public.t`` or ``t``; names are taken exactly as written."""
+    schema, _, name = table.rpartition(".")
+    return schema or "public", name
+
+
+class Catalog:
+    """A session on the source database for everything but the change stream."""
+
+    def __init__(self, cfg: PgLogSettings, conninfo: str) -> None:
+        self._cfg = cfg
+        self._conninfo = conninfo
+        self.schema, self.name = split_table(cfg.table)
+        self._table = sql.Identifier(self.schema, self.name)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def _session(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self._conninfo, autocommit=True, row_factory=dict_row)
+            self._conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        return self._conn
+
+    def load(self, type_oid: int) -> Callable[[bytes], Any]:
+        """The server's own text loader of a type: a log value becomes what a SELECT returns."""
+        loader: Callable[[bytes], Any] = Transformer(self._session()).get_loader(type_oid, Format.TEXT).load
+        return loader
+
+    def problems(self) -> list[str]:
+        """Everything that keeps this table from being captured from the log, at once."""
+        conn = self._session()
+        found = []
+        wal = conn.execute("SHOW wal_level").fetchone()
+        if wal and wal["wal_level"] != "logical":
+            found.append(
+                f"source: the server runs wal_level={wal['wal_level']}; log-based capture needs logical"
+            )
+        role = conn.execute(
+            "SELECT rolreplication, rolsuper FROM pg_roles WHERE rolname = current_user"
+        ).fetchone()
+        if role and not (role["rolreplication"] or role["rolsuper"]):
+            found.append("source.url: the user lacks the REPLICATION attribute (ALTER ROLE … REPLICATION)")
+        rel = conn.execute(
+            "SELECT c.oid, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (self.schema, self.name),
+        ).fetchone()
+        if rel is None:
+            return [*found, f"source.table: {self._cfg.table!r} not found"]
+        columns = {
+            r["attname"]
+            for r in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+                (rel["oid"],),
+            )
+        }
+        missing = sorted(set(self._cfg.key_columns) - columns)
+        if missing:
+            found.append(f"source.key_columns: {self._cfg.table!r} has no column(s) {missing}")
+        if rel["relreplident"] != "f":
+            found.append(
+                f"source.table: {self._cfg.table!r} logs only the key of a changed row; an update's "
+                "before image and a delete's canonical key need the whole row: "
+                f"ALTER TABLE {self._table.as_string(conn)} REPLICA IDENTITY FULL"
+            )
+        return found
+
+    def columns(self) -> set[str]:
+        rows = self._session().execute(
+            "SELECT attname FROM pg_attribute "
+            "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (self._table.as_string(self._session()),),
+        )
+        return {r["attname"] for r in rows}
+
+    def ensure_publication(self) -> None:
+        """Create the publication for the table when it is missing (needs the table's owner)."""
+        name = self._cfg.publication_name
+        if self._session().execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (name,)).fetchone():
+            return
+        with psycopg.connect(self._conninfo, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("CREATE PUBLICATION {} FOR TABLE {}").format(sql.Identifier(name), self._table)
+            )
+
+    def ensure_slot(self, dsn: str) -> bool:
+        """Create the slot when it is missing; True if it was created just now."""
+        name = self._cfg.slot_name
+        found = (
+            self._session()
+            .execute("SELECT plugin, database FROM pg_replication_slots WHERE slot_name = %s", (name,))
+            .fetchone()
+        )
+        if found is not None:
+            if found["plugin"] != "pgoutput":
+                raise ValueError(f"source.slot: slot {name!r} decodes with {found['plugin']}, not pgoutput")
+            return False
+        conn = psycopg2.connect(dsn, connection_factory=psycopg2.extras.LogicalReplicationConnection)
+        try:
+            conn.cursor().create_replication_slot(name, output_plugin="pgoutput")
+        finally:
+            conn.close()
+        return True
+
+    def wal_lsn(self) -> int:
+        """The server's WAL write position now."""
+        row = self._session().execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS at").fetchone()
+        assert row is not None
+        return int(row["at"])
+
+    def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows with keys in (after, upto], in key order, every column."""
+        keys = sql.SQL(", ").join(sql.Identifier(c) for c in self._cfg.key_columns)
+        marks = sql.SQL(", ").join(sql.Placeholder() * len(self._cfg.key_columns))
+        where = [sql.SQL("({}) <= ({})").format(keys, marks)]
+        params = list(upto)
+        if after is not None:
+            where.append(sql.SQL("({}) > ({})").format(keys, marks))
+            params += list(after)
+        stmt = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
+            self._table, sql.SQL(" AND ").join(where), keys, sql.Literal(limit)
+        )
+        return list(self._session().execute(stmt, params))
+
+    def bounds(self) -> tuple[list[Any] | None, int]:
+        """The greatest key now (None: the table is empty) and the row count."""
+        keys = sql.SQL(", ").join(sql.Identifier(c) for c in self._cfg.key_columns)
+        desc = sql.SQL(", ").join(sql.SQL("{} DESC").format(sql.Identifier(c)) for c in self._cfg.key_columns)
+        conn = self._session()
+        top = conn.execute(
+            sql.SQL("SELECT {} FROM {} ORDER BY {} LIMIT 1").format(keys, self._table, desc)
+        ).fetchone()
+        count = conn.execute(sql.SQL("SELECT count(*) AS n FROM {}").format(self._table)).fetchone()
+        assert count is not None
+        return (list(top.values()) if top else None), int(count["n"])
+
+    def slot_lag_bytes(self) -> int | None:
+        """WAL the slot holds back: the server's position minus what the slot confirmed."""
+        row = (
+            self._session()
+            .execute(
+                "SELECT pg_current_wal_lsn() - confirmed_flush_lsn AS lag FROM pg_replication_slots "
+                "WHERE slot_name = %s",
+                (self._cfg.slot_name,),
+            )
+            .fetchone()
+        )
+        return None if row is None or row["lag"] is None else int(row["lag"])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
