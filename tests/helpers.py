@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -327,6 +328,67 @@ def fresh_database(postgres_url: str) -> Iterator[Database]:
             )
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             conn.execute(sa.text(f"DROP ROLE IF EXISTS {name}"))
+        admin.dispose()
+
+
+@dataclass
+class MariaDatabase:
+    """A MariaDB database and a user of its own that may read the binlog (see fresh_mariadb)."""
+
+    name: str
+    admin: Any  # sa.Engine, AUTOCOMMIT, as a user with every privilege
+    reader_url: str
+    writer: Any  # sa.Engine as the admin user on this database: writes while the user is refused
+
+    def _kill_sessions(self, conn: Any) -> None:
+        import sqlalchemy as sa
+
+        ids = conn.execute(
+            sa.text("SELECT id FROM information_schema.processlist WHERE user = :n"), {"n": self.name}
+        ).scalars()
+        for session in list(ids):
+            with contextlib.suppress(sa.exc.DBAPIError):  # ended meanwhile
+                conn.execute(sa.text(f"KILL {int(session)}"))
+
+    @contextmanager
+    def refused(self) -> Iterator[None]:
+        """An outage for the user: the account locked and its sessions (the binlog's too) killed."""
+        import sqlalchemy as sa
+
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f"ALTER USER '{self.name}'@'%' ACCOUNT LOCK"))
+            self._kill_sessions(conn)
+        try:
+            yield
+        finally:
+            with self.admin.connect() as conn:
+                conn.execute(sa.text(f"ALTER USER '{self.name}'@'%' ACCOUNT UNLOCK"))
+
+
+@contextmanager
+def fresh_mariadb(mariadb_url: str) -> Iterator[MariaDatabase]:
+    """A new MariaDB database and a user that owns it and may replicate, dropped after the block."""
+    import sqlalchemy as sa
+
+    admin_url = sa.make_url(mariadb_url)
+    name = unique("db").replace("-", "_")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        conn.execute(sa.text(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'civicbus'"))
+        conn.execute(sa.text(f"GRANT ALL ON {name}.* TO '{name}'@'%'"))
+        conn.execute(sa.text(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{name}'@'%'"))
+    reader = admin_url.set(username=name, password="civicbus", database=name)
+    writer = sa.create_engine(admin_url.set(database=name), pool_pre_ping=True)
+    db = MariaDatabase(name, admin, reader.render_as_string(hide_password=False), writer)
+    try:
+        yield db
+    finally:
+        writer.dispose()
+        with admin.connect() as conn:
+            db._kill_sessions(conn)
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(sa.text(f"DROP USER IF EXISTS '{name}'@'%'"))
         admin.dispose()
 
 

@@ -30,6 +30,12 @@ class LogSettings(SourceSettings):
         le=100_000,
         description="rows per snapshot chunk (held in memory while its window is open)",
     )
+    heartbeat_interval_s: float = Field(
+        10.0,
+        gt=0,
+        description="on a quiet table, tell the database this often where the log stands, so log kept "
+        "for changes that were not the table's is released",
+    )
     wait_s: float = Field(
         0.1, gt=0, le=5, description="how long one read waits for the log when nothing is new"
     )

@@ -14,10 +14,17 @@ if [ ! -d "$DATA/mysql" ]; then
   mkdir -p "$DATA" && chown mysql:mysql "$DATA"
   mariadb-install-db --user=mysql --datadir="$DATA" --skip-test-db >/dev/null
 fi
+# the row binlog (log-based capture, type binlog): a server started before without it restarts
+if mariadb-admin --socket="$SOCK" ping >/dev/null 2>&1 \
+  && [ "$(mariadb --socket="$SOCK" -N -e 'SELECT @@log_bin')" != 1 ]; then
+  mariadb-admin --socket="$SOCK" shutdown
+fi
 if ! mariadb-admin --socket="$SOCK" ping >/dev/null 2>&1; then
   setsid mariadbd --user=mysql --datadir="$DATA" --port="$PORT" --bind-address=127.0.0.1 \
     --socket="$SOCK" --pid-file="$DATA/civicbus.pid" --character-set-server=utf8mb4 \
-    --innodb-buffer-pool-size=64M --log-error="$DATA/error.log" </dev/null >/dev/null 2>&1 &
+    --innodb-buffer-pool-size=64M --log-error="$DATA/error.log" \
+    --log-bin="$DATA/binlog" --server-id=1 --binlog-format=ROW --binlog-row-image=FULL \
+    --binlog-row-metadata=FULL --expire-logs-days=2 </dev/null >/dev/null 2>&1 &
   for _ in $(seq 1 60); do
     mariadb-admin --socket="$SOCK" ping >/dev/null 2>&1 && break
     sleep 0.5
@@ -27,5 +34,6 @@ fi
 mariadb --socket="$SOCK" -e "CREATE DATABASE IF NOT EXISTS civicbus CHARACTER SET utf8mb4;
   CREATE USER IF NOT EXISTS 'civicbus'@'%' IDENTIFIED BY 'civicbus';
   CREATE USER IF NOT EXISTS 'civicbus'@'localhost' IDENTIFIED BY 'civicbus';
-  GRANT ALL ON *.* TO 'civicbus'@'%'; GRANT ALL ON *.* TO 'civicbus'@'localhost';"
+  GRANT ALL ON *.* TO 'civicbus'@'%' WITH GRANT OPTION;
+  GRANT ALL ON *.* TO 'civicbus'@'localhost' WITH GRANT OPTION;"
 echo "mysql+pymysql://civicbus:civicbus@127.0.0.1:${PORT}/civicbus?charset=utf8mb4"

@@ -18,7 +18,7 @@ from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, create, hukou_row, local_now, person
 
 from .. import connector_suite as suite
-from ..helpers import EXAMPLES, connector_file, fresh_database, unique
+from ..helpers import EXAMPLES, connector_file, fresh_database, fresh_mariadb, unique
 
 pytestmark = pytest.mark.integration
 ROSTER = ["身份证号", "姓名", "性别", "出生日期", "民族", "现住址"]
@@ -36,34 +36,54 @@ def pgoutput_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suit
     yield from _hukou_harness(tmp, request, "gongan-hukou-wal.yaml", wal=True)
 
 
+def binlog_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
+    """The same table on the real MariaDB server, captured from its binlog by a user of its own:
+    an outage is that user locked and its sessions (the binlog's too) killed."""
+    with fresh_mariadb(str(request.getfixturevalue("mariadb_url"))) as db:
+        path, cfg = connector_file(
+            tmp,
+            "gongan-hukou-binlog.yaml",
+            db.reader_url,
+            batch_size=100,
+            source__server_id=random.randint(10**4, 2**31),
+        )
+        yield from _hukou_rows(db, path, cfg)
+
+
 def _hukou_harness(
     tmp: Path, request: pytest.FixtureRequest, example: str, wal: bool = False
 ) -> Iterator[suite.Harness]:
     with fresh_database(str(request.getfixturevalue("postgres_url"))) as db:
-        create(db.reader_url).dispose()
-        rng = random.Random(3)
+        create(db.reader_url).dispose()  # the table first: the WAL harness alters it
         extra: dict[str, Any] = {}
         if wal:
             db.logs_changes("T_HJ_RKXX")
             extra["source__slot"] = db.name
         path, cfg = connector_file(tmp, example, db.reader_url, batch_size=100, **extra)
+        yield from _hukou_rows(db, path, cfg)
 
-        def add(n: int) -> None:
-            rows = [hukou_row(person(rng), rng, local_now()) for _ in range(n)]
-            with db.writer.begin() as conn:
-                conn.execute(HUKOU.insert(), rows)
 
-        def add_bad() -> Callable[[DeadLetter], bool]:
-            row = hukou_row(person(rng), rng, local_now())
-            row["GMSFHM"] = "11010519491231002Y"  # no check character is Y
-            with db.writer.begin() as conn:
-                rkid = conn.execute(HUKOU.insert().returning(HUKOU.c.RKID), [row]).scalar_one()
-            return lambda letter: letter.key == {"RKID": str(rkid)} and letter.field == "id_number"
+def _hukou_rows(db: Any, path: Path, cfg: dict[str, Any]) -> Iterator[suite.Harness]:
+    """The harness of a household table in ``db`` (its writer adds rows, its refusal is the outage)."""
+    create(db.reader_url).dispose()
+    rng = random.Random(3)
 
-        def source_key(event: dict[str, Any]) -> str:
-            return str(json.loads(event["source"]["key"])["RKID"])
+    def add(n: int) -> None:
+        rows = [hukou_row(person(rng), rng, local_now()) for _ in range(n)]
+        with db.writer.begin() as conn:
+            conn.execute(HUKOU.insert(), rows)
 
-        yield suite.Harness(path, cfg, add, source_key, db.refused, add_bad)
+    def add_bad() -> Callable[[DeadLetter], bool]:
+        row = hukou_row(person(rng), rng, local_now())
+        row["GMSFHM"] = "11010519491231002Y"  # no check character is Y
+        with db.writer.begin() as conn:
+            rkid = conn.execute(HUKOU.insert(), [row]).inserted_primary_key[0]
+        return lambda letter: letter.key == {"RKID": str(rkid)} and letter.field == "id_number"
+
+    def source_key(event: dict[str, Any]) -> str:
+        return str(json.loads(event["source"]["key"])["RKID"])
+
+    yield suite.Harness(path, cfg, add, source_key, db.refused, add_bad)
 
 
 def spreadsheet_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[suite.Harness]:
@@ -120,6 +140,7 @@ def spreadsheet_harness(tmp: Path, request: pytest.FixtureRequest) -> Iterator[s
 HARNESSES: dict[str, Callable[[Path, pytest.FixtureRequest], Iterator[suite.Harness]]] = {
     "sql": sql_harness,
     "pgoutput": pgoutput_harness,
+    "binlog": binlog_harness,
     "spreadsheet": spreadsheet_harness,
 }
 CHECKS = [

@@ -21,7 +21,17 @@ import sqlalchemy as sa
 
 from civicbus.demo.generate import HUKOU, create, hukou_row, local_now, person
 
-from ..helpers import answers, connector_file, decoder, fresh_database, read_topic, spawn, stop, wait_until
+from ..helpers import (
+    answers,
+    connector_file,
+    decoder,
+    fresh_database,
+    fresh_mariadb,
+    read_topic,
+    spawn,
+    stop,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +63,31 @@ def pg_table(tmp: Path, postgres_url: str) -> Iterator[LogTable]:
         yield LogTable(path, cfg, db.writer, _restart_postgres)
 
 
-TABLES = {"pgoutput": pg_table}
+def _restart_mariadb() -> None:
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run(
+        ["mariadb-admin", "--socket=/var/lib/civicbus-mariadb/mysqld.sock", "shutdown"],
+        check=True,
+        timeout=120,
+    )
+    subprocess.run(["bash", str(root / "ops/local/mariadb.sh")], check=True, timeout=120, capture_output=True)
+
+
+@contextmanager
+def binlog_table(tmp: Path, mariadb_url: str) -> Iterator[LogTable]:
+    with fresh_mariadb(mariadb_url) as db:
+        create(db.reader_url).dispose()
+        path, cfg = connector_file(
+            tmp,
+            "gongan-hukou-binlog.yaml",
+            db.reader_url,
+            batch_size=200,
+            source__server_id=random.randint(10**4, 2**31),
+        )
+        yield LogTable(path, cfg, db.writer, _restart_mariadb)
+
+
+TABLES = {"pgoutput": pg_table, "binlog": binlog_table}
 
 
 @pytest.fixture(params=sorted(TABLES))

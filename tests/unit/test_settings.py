@@ -24,7 +24,7 @@ def test_example_connectors_load(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CIVICBUS_DEMO_DIR", "/tmp")
     monkeypatch.setenv("CIVICBUS_DROP_DIR", "/tmp/drop")
     loaded = {path.name: load_connector(path) for path in EXAMPLES.glob("*.yaml")}
-    assert {c.source.type for c in loaded.values()} == {"sql", "spreadsheet", "pgoutput"}
+    assert {c.source.type for c in loaded.values()} == {"sql", "spreadsheet", "pgoutput", "binlog"}
     for cfg in loaded.values():
         if isinstance(cfg.source, SqlSettings):
             assert cfg.source.url.get_secret_value().startswith("sqlite:////tmp/")
@@ -36,7 +36,9 @@ def test_unknown_source_type_names_the_known_ones(tmp_path: Path) -> None:
         "name: x\ndepartment: d\nsystem: s\nsource: {type: ftp}\n"
         "target: {topic: t, schema: Resident, key: id_number}\nmapping: {}\n"
     )
-    with pytest.raises(ConfigError, match="unknown source type 'ftp'; known: pgoutput, spreadsheet, sql"):
+    with pytest.raises(
+        ConfigError, match="unknown source type 'ftp'; known: binlog, pgoutput, spreadsheet, sql"
+    ):
         load_connector(bad)
 
 

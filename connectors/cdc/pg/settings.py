@@ -22,12 +22,6 @@ class PgLogSettings(LogSettings):
         None, description="the replication slot (default civicbus_<table>); one per connector"
     )
     publication: str | None = Field(None, description="the publication (default: the slot's name)")
-    heartbeat_interval_s: float = Field(
-        10.0,
-        gt=0,
-        description="on a quiet table, confirm the server's WAL position this often so the slot "
-        "never holds back WAL for changes that were not the table's",
-    )
 
     @model_validator(mode="after")
     def _names(self) -> PgLogSettings:

@@ -1,0 +1,1 @@
+"""MySQL/MariaDB row binlog as a civicbus source."""
