@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import yaml
 from confluent_kafka import Consumer, KafkaError
 
 from .connector import connector_file, fill
@@ -255,11 +256,14 @@ def run_debezium(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[
             conn.execute(f'DROP PUBLICATION IF EXISTS "{name}"')
 
 
-def run_civicbus(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[str, float]:
+def run_civicbus(pg_url: str, bootstrap: str, args: argparse.Namespace, capture: str) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="peer-civicbus-"))
-    topic = connector_file(work / "c.yaml", pg_url, TABLE, poll_interval_s=0.1)
-    print(f"[civicbus] filling {TABLE} with {args.rows:,} rows …", flush=True)
+    topic = connector_file(work / "c.yaml", pg_url, TABLE, poll_interval_s=0.1, capture=capture)
+    print(f"[civicbus, {capture}] filling {TABLE} with {args.rows:,} rows …", flush=True)
     fill(pg_url, TABLE, args.rows)
+    if capture == "pgoutput":
+        with psycopg.connect(plain(pg_url), autocommit=True) as conn:
+            conn.execute(f'ALTER TABLE "{TABLE}" REPLICA IDENTITY FULL')
     arrivals = Arrivals(bootstrap, topic)
     env = {**os.environ, "CIVICBUS_CONNECTOR_METRICS_PORT": str(free_port()), "CIVICBUS_LOG_LEVEL": "WARNING"}
     proc = subprocess.Popen(
@@ -269,7 +273,14 @@ def run_civicbus(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[
         stderr=open(work / "c.log", "wb"),  # noqa: SIM115 - the child writes it
     )
     print(f"  civicbus pid {proc.pid}, log in {work}", flush=True)
-    return measured(proc, arrivals, pg_url, args)
+    try:
+        return measured(proc, arrivals, pg_url, args)
+    finally:
+        if capture == "pgoutput":
+            slot = yaml.safe_load((work / "c.yaml").read_text(encoding="utf-8"))["source"]["slot"]
+            with psycopg.connect(plain(pg_url), autocommit=True) as conn:
+                conn.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+                conn.execute(f'DROP PUBLICATION IF EXISTS "{slot}"')
 
 
 def main() -> None:
@@ -277,6 +288,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--stream-rows", type=int, default=50_000)
     parser.add_argument("--latency-rows", type=int, default=200)
+    parser.add_argument(
+        "--capture",
+        choices=["pgoutput", "query"],
+        action="append",
+        help="civicbus's capture(s) to run beside Debezium (default: pgoutput, then query)",
+    )
+    parser.add_argument("--no-debezium", action="store_true", help="civicbus only (profiling)")
     args = parser.parse_args()
     bootstrap = os.environ.get("CIVICBUS_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
     pg_url = os.environ.get(
@@ -286,10 +304,12 @@ def main() -> None:
         level = conn.execute("SHOW wal_level").fetchone()
     if level is None or level[0] != "logical":
         raise SystemExit(f"PostgreSQL's wal_level is {level}: run ops/local/postgres.sh (it sets logical)")
-    peer = run_debezium(pg_url, bootstrap, args)
-    ours = run_civicbus(pg_url, bootstrap, args)
+    captures = args.capture or ["pgoutput", "query"]
+    peer = None if args.no_debezium else run_debezium(pg_url, bootstrap, args)
+    ours = {capture: run_civicbus(pg_url, bootstrap, args, capture) for capture in captures}
     print(f"\n{args.rows:,} rows, {args.stream_rows:,} in one COPY, {args.latency_rows} single rows at 20/s")
-    print(f"{'':<34}{'Debezium':>12}{'civicbus':>12}{'ratio':>10}")
+    header = f"{'':<30}{'Debezium':>10}" + "".join(f"{'civicbus ' + c:>18}{'ratio':>7}" for c in captures)
+    print(header)
     for key, what, unit in (
         ("snapshot", "snapshot", "rows/s"),
         ("streaming", "bulk streaming", "rows/s"),
@@ -297,8 +317,11 @@ def main() -> None:
         ("p99", "commit→topic p99", "ms"),
         ("rss", "peak RSS", "MB"),
     ):
-        label = f"{what} ({unit})"
-        print(f"{label:<34}{peer[key]:>12,.0f}{ours[key]:>12,.0f}{ours[key] / peer[key]:>10.2f}")
+        line = f"{what + ' (' + unit + ')':<30}" + (f"{peer[key]:>10,.0f}" if peer else f"{'-':>10}")
+        for c in captures:
+            ratio = f"{ours[c][key] / peer[key]:>7.2f}" if peer else f"{'-':>7}"
+            line += f"{ours[c][key]:>18,.0f}{ratio}"
+        print(line)
     print("ratio: civicbus / Debezium (above 1 is better for rows/s, worse for ms and MB)")
 
 

@@ -117,6 +117,12 @@ class ConnectorSettings(BusSettings):
         description="exactly_once: each batch and its position in one Kafka transaction (consumers read "
         "read_committed); at_least_once: for brokers without transactions, may repeat in-flight batches",
     )
+    producer: Literal["confluent-kafka", "kafka-python"] = Field(
+        "confluent-kafka",
+        description="the client producing events: confluent-kafka (librdkafka) delivers several times "
+        "kafka-python's rows/s as the connector's producer (bench/connector.py); kafka-python stays "
+        "selectable",
+    )
     status_topic: str = "civicbus.connector-status"
     signals_topic: str = Field(
         "civicbus.connector-signals",

@@ -6,8 +6,11 @@ kafka-python's KafkaProducer and FutureRecordMetadata fit these protocols; unit 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any, Protocol
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, Protocol, TypeVar
+
+P = TypeVar("P")
 
 
 class Ack(Protocol):
@@ -79,3 +82,22 @@ class Transactions(Protocol):
         """Abandon the open transaction, or a failed one, so the next :meth:`begin` can start.
 
         Never raises DeliveryFailed; raises Fenced if fenced."""
+
+
+class LazyProducer(Generic[P]):
+    """What both producer clients' deliveries keep: how to make the client (made on first use,
+    and again after one was discarded), the stop event their waits watch, whether they run
+    transactions, and how long a commit or abort may take."""
+
+    def __init__(
+        self,
+        make: Callable[[], P],
+        stop: threading.Event,
+        transactional: bool,
+        complete_timeout_s: float = 30.0,
+    ) -> None:
+        self._make = make
+        self._stop = stop
+        self.transactional = transactional
+        self._timeout = complete_timeout_s
+        self._producer: P | None = None

@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from civicbus.schemas.wire import SerializationError
 
 from .base import SourceRow
@@ -93,7 +95,7 @@ class EventBuilder:
             "source": {
                 **self._source,
                 "key": json.dumps({k: str(v) for k, v in row.key.items()}, ensure_ascii=False),
-                "position": json.dumps(row.position, ensure_ascii=False),
+                "position": orjson.dumps(row.position).decode(),
             },
             "ts_ms": int(self._clock() * 1000),
             "source_ts_ms": row.source_ts_ms,

@@ -18,16 +18,15 @@ the stop event: SIGTERM is never stuck behind a broker that went away.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from kafka import KafkaProducer
 from kafka.errors import InvalidProducerEpochError, KafkaError, ProducerFencedError
 
-from .delivery import Ack, DeliveryFailed, Fenced
+from .delivery import Ack, DeliveryFailed, Fenced, LazyProducer
 
 log = structlog.get_logger(__name__)
 FENCED = (ProducerFencedError, InvalidProducerEpochError)
@@ -44,20 +43,7 @@ def _fenced(exc: BaseException, producer: KafkaProducer | None) -> bool:
     return any(isinstance(e, FENCED) for e in seen)
 
 
-class KafkaDelivery:
-    def __init__(
-        self,
-        make: Callable[[], KafkaProducer],
-        stop: threading.Event,
-        transactional: bool,
-        complete_timeout_s: float = 30.0,
-    ) -> None:
-        self._make = make
-        self._stop = stop
-        self.transactional = transactional
-        self._timeout = complete_timeout_s
-        self._producer: KafkaProducer | None = None
-
+class KafkaDelivery(LazyProducer[KafkaProducer]):
     # --- Producer ----------------------------------------------------------------------------
     def producer(self) -> KafkaProducer:
         """The live producer, made (and its transactions initialised) when there is none."""

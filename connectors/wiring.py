@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 
 import structlog
+from confluent_kafka import Producer
 
 from civicbus.core.backoff import Stopped, retry
 from civicbus.core.kafka import ensure_topic, producer, read_to_end
@@ -22,17 +23,21 @@ from civicbus.schemas.wire import AvroDecoder, AvroEncoder
 
 from .config import ConnectorSettings
 from .deadletter import DeadLetters
+from .delivery import DeliveryFailed
 from .events import EventBuilder
 from .kafka_delivery import KafkaDelivery
 from .parts import Parts
 from .plan import Plan
 from .positions import PositionStore
+from .rdkafka_delivery import RdKafkaDelivery
+from .rdkafka_delivery import config as rdkafka_config
 from .reconcile import Reconciler
 from .runner import Connector
 from .signals import Signals
 from .status import Status, StatusReporter
 
 log = structlog.get_logger(__name__)
+Delivery = KafkaDelivery | RdKafkaDelivery
 
 
 class _RegistryAway(Exception):
@@ -46,6 +51,25 @@ def _register(registry: RegistryClient, encoder: AvroEncoder) -> None:
         if exc.code >= 50000:
             raise _RegistryAway(exc.message) from exc
         raise
+
+
+def _delivery(settings: ConnectorSettings, transactional_id: str | None, stop: threading.Event) -> Delivery:
+    """The connector's producer, of the client its settings choose."""
+    bootstrap = settings.bootstrap_servers
+    if settings.producer == "confluent-kafka":
+        return RdKafkaDelivery(
+            lambda: Producer(rdkafka_config(bootstrap, transactional_id)),
+            stop,
+            transactional=bool(transactional_id),
+        )
+    config: dict[str, object] = {"linger_ms": 5, "batch_size": 256 * 1024, "max_block_ms": 10_000}
+    if transactional_id:
+        config["transactional_id"] = transactional_id
+    return KafkaDelivery(
+        lambda: producer(bootstrap, "connector producer", stop, **config),
+        stop,
+        transactional=bool(transactional_id),
+    )
 
 
 def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> Parts:
@@ -74,13 +98,9 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
             stop,
             event="registry.unavailable",
         )
-    config: dict[str, object] = {"linger_ms": 5, "batch_size": 256 * 1024, "max_block_ms": 10_000}
-    if exactly_once:
-        config["transactional_id"] = cfg.transactional_id
-    client = KafkaDelivery(
-        lambda: producer(bootstrap, "connector producer", stop, **config), stop, transactional=exactly_once
-    )
-    client.producer()  # waits for the broker; with transactions, settles what a crashed run left open
+    client = _delivery(settings, cfg.transactional_id if exactly_once else None, stop)
+    # waits for the broker; with transactions, settles what a crashed run left open
+    retry(client.producer, "broker", (DeliveryFailed,), stop, event="broker.unavailable")
     status_producer = (
         producer(bootstrap, "connector status producer", stop, linger_ms=50) if exactly_once else client
     )

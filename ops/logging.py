@@ -47,7 +47,7 @@ def configure(level: str = "INFO", component: str | None = None) -> None:
     # those waits itself (kafka.unavailable, with attempt and backoff), once per attempt.
     for noisy in ("kafka", "aiokafka"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    # the streams engine logs librdkafka's errors itself (streams.kafka_error, throttled)
+    # librdkafka clients log their errors themselves (kafka.client_error, throttled)
     logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
     if component:
         structlog.contextvars.bind_contextvars(component=component)

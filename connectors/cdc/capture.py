@@ -308,12 +308,13 @@ class LogCapture(Source):
         snap = self._snap
         assert chunk is not None and snap is not None
         keys = self._cfg.key_columns
+        rows = snap["rows"]
         for values in chunk.rows.values():
-            snap = {**snap, "key": bookmark.encode([values[k] for k in keys]), "rows": snap["rows"] + 1}
-            self._snap = snap
-            row = SourceRow(values=values, key={k: values[k] for k in keys}, position=None)
-            self._ready.append(self._positioned(row, {"log": self._resume}))
-        self._snap = {**snap, "key": bookmark.encode(chunk.last)}
+            rows += 1
+            key = {k: values[k] for k in keys}
+            at = {**snap, "key": bookmark.encode(list(key.values())), "rows": rows}
+            self._ready.append(SourceRow(values=values, key=key, position={"log": self._resume, "snap": at}))
+        self._snap = {**snap, "rows": rows, "key": bookmark.encode(chunk.last)}
         if chunk.complete:
             self._end_snapshot()
             if self._ready and "snap" in self._ready[-1].position:

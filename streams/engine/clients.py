@@ -7,42 +7,21 @@ error log and the reconnect backoff, so a broker that is away costs little CPU a
 
 from __future__ import annotations
 
-import logging
 import socket
-import time
 import zlib
 from typing import Any
 
 import structlog
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, Producer
 
 from civicbus.core import identity
+from civicbus.core.rdkafka import LIBRDKAFKA_LOG, ErrorLog
 
 from ..settings import StreamsSettings
 
 log = structlog.get_logger(__name__)
-_LIBRDKAFKA = logging.getLogger("librdkafka")
 _PREFETCH_KB = 16 * 1024
 """Messages a consumer fetches ahead, at most (librdkafka's default, 64 MB, doubles a busy worker's RSS)."""
-
-
-class ErrorLog:
-    """librdkafka's error callback: what it retries itself (the broker away), logged once per
-    kind of error every ``every_s`` with how often it recurred meanwhile. A fatal error also
-    surfaces from the client's next call, which ends the session."""
-
-    def __init__(self, every_s: float = 30.0) -> None:
-        self.every_s = every_s
-        self._last: dict[int, tuple[float, int]] = {}  # error code → (last logged, repeats since)
-
-    def __call__(self, err: KafkaError) -> None:
-        now = time.monotonic()
-        logged, repeats = self._last.get(err.code(), (-self.every_s, 0))
-        if now - logged < self.every_s and not err.fatal():
-            self._last[err.code()] = (logged, repeats + 1)
-            return
-        self._last[err.code()] = (now, 0)
-        log.warning("streams.kafka_error", error=err.str(), fatal=err.fatal(), repeated=repeats)
 
 
 def instance_id(settings: StreamsSettings) -> str:
@@ -63,7 +42,7 @@ class Clients:
         self._common: dict[str, Any] = {
             "bootstrap.servers": settings.bootstrap_servers,
             "error_cb": ErrorLog(),
-            "logger": _LIBRDKAFKA,
+            "logger": LIBRDKAFKA_LOG,
             "log.connection.close": False,
             # a broker that is away is retried from 0.5 s up to every 10 s, not every 100 ms
             "reconnect.backoff.ms": 500,

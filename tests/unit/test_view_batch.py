@@ -222,7 +222,7 @@ def test_views_validate_lists_every_problem_of_every_file(tmp_path: Path) -> Non
 def test_librdkafka_errors_are_logged_once_a_period_with_their_repeats() -> None:
     from structlog.testing import capture_logs
 
-    from civicbus.streams.engine.clients import ErrorLog
+    from civicbus.core.rdkafka import ErrorLog
 
     class Err:
         def __init__(self, code: int, fatal: bool = False) -> None:
