@@ -39,10 +39,15 @@ def order_columns(cfg: SqlSettings) -> list[str]:
     return [cfg.timestamp_column, *tie]
 
 
+_PLAIN = (int, str, float, bool, type(None))
+
+
 def encode(values: Sequence[Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for v in values:
-        if isinstance(v, dt.datetime):
+        if type(v) in _PLAIN:  # the common key (an integer id, a code): no isinstance chain
+            out.append({"t": "plain", "v": v})
+        elif isinstance(v, dt.datetime):
             out.append({"t": "datetime", "v": v.isoformat()})
         elif isinstance(v, dt.date):
             out.append({"t": "date", "v": v.isoformat()})
