@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.broker_away [--away-s 60]
 
 Starts its own broker (on free ports, in a temporary home), a registry, a connector on the
-sample household-registration database and the streams worker. Measures each process's CPU for
+sample household-registration database (twice: on confluent-kafka, the connector's producer, and
+on kafka-python) and the streams worker. Measures each process's CPU for
 ``--away-s`` seconds with the broker up and idle (the baseline), SIGKILLs the broker, measures
 CPU again for ``--away-s`` seconds, then sends SIGTERM to each process and times its exit.
 Targets (issue 8): under 5 % of a core with the broker away; every process gone within 10 s.
@@ -77,20 +78,29 @@ def main() -> None:
         "CIVICBUS_LOG_LEVEL": "WARNING",
     }
 
-    def spawn(*command: str) -> subprocess.Popen[bytes]:
-        log = open(work / f"{command[0]}.log", "ab")  # noqa: SIM115 - the child writes it
-        return subprocess.Popen([sys.executable, "-m", "civicbus", *command], env=env, stderr=log, stdout=log)
+    def spawn(*command: str, **extra: str) -> subprocess.Popen[bytes]:
+        log = open(work / f"{command[0]}-{len(extra)}.log", "ab")  # noqa: SIM115 - the child writes it
+        return subprocess.Popen(
+            [sys.executable, "-m", "civicbus", *command], env={**env, **extra}, stderr=log, stdout=log
+        )
 
     procs = {"registry": spawn("registry", "serve")}
     time.sleep(5)
     procs["connector"] = spawn("connectors", "run", str(work / "c.yaml"))
+    # the same connector under another name on the other producer client, for the comparison
+    connector["name"] = "gongan-hukou-kafka-python"
+    connector["target"]["topic"] += ".kafka-python"
+    (work / "kp.yaml").write_text(yaml.safe_dump(connector, allow_unicode=True), encoding="utf-8")
+    procs["connector (kafka-python)"] = spawn(
+        "connectors", "run", str(work / "kp.yaml"), CIVICBUS_CONNECTOR_PRODUCER="kafka-python"
+    )
     procs["streams"] = spawn("streams", "worker")
     time.sleep(20)  # the sample rows delivered and folded; everything idle
     print(f"logs in {work}")
     up = cpu_share(procs, args.away_s)
     broker.stop(cfg, force=True)
     away = cpu_share(procs, args.away_s)
-    print(f"{'process':<12}{'CPU, broker up':>16}{'CPU, broker away':>18}{'SIGTERM → exit':>16}")
+    print(f"{'process':<28}{'CPU, broker up':>16}{'CPU, broker away':>18}{'SIGTERM → exit':>16}")
     for name, proc in procs.items():
         began = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -100,7 +110,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             took = "> 120 s (killed)"
-        print(f"{name:<12}{up[name]:>15.1%}{away[name]:>18.1%}{took:>16}")
+        print(f"{name:<28}{up[name]:>15.1%}{away[name]:>18.1%}{took:>16}")
 
 
 if __name__ == "__main__":
