@@ -260,6 +260,21 @@ def connector_file(tmp: Path, example: str, url: str, **overrides: Any) -> tuple
     return path, cfg
 
 
+@contextmanager
+def _locked_out(admin: Any, lock: str, unlock: str, end_sessions: Callable[[Any], None]) -> Iterator[None]:
+    """A login refused (``lock``) and its sessions ended inside the block, ``unlock`` after it."""
+    import sqlalchemy as sa
+
+    with admin.connect() as conn:
+        conn.execute(sa.text(lock))
+        end_sessions(conn)
+    try:
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(unlock))
+
+
 @dataclass
 class Database:
     """A PostgreSQL database and a login role of its own, on the real server (see fresh_database)."""
@@ -283,17 +298,35 @@ class Database:
         """An outage for the role: logins refused and its sessions ended, inside the block."""
         import sqlalchemy as sa
 
-        with self.admin.connect() as conn:
-            conn.execute(sa.text(f"ALTER ROLE {self.name} NOLOGIN"))
+        def end_sessions(conn: Any) -> None:
             conn.execute(
                 sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :n"),
                 {"n": self.name},
             )
-        try:
+
+        with _locked_out(
+            self.admin, f"ALTER ROLE {self.name} NOLOGIN", f"ALTER ROLE {self.name} LOGIN", end_sessions
+        ):
             yield
-        finally:
-            with self.admin.connect() as conn:
-                conn.execute(sa.text(f"ALTER ROLE {self.name} LOGIN"))
+
+
+_PASSWORD = "civicbus"
+
+
+def _new_database(server_url: str, *statements: str) -> tuple[str, Any, str, Any]:
+    """Run ``statements`` (``{name}`` filled in) as the server's admin: (the new name, the admin
+    engine, the URL of the user named so on its database, an engine writing there as admin)."""
+    import sqlalchemy as sa
+
+    admin_url = sa.make_url(server_url)
+    name = unique("db").replace("-", "_")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
+    with admin.connect() as conn:
+        for statement in statements:
+            conn.execute(sa.text(statement.format(name=name)))
+    reader = admin_url.set(username=name, password=_PASSWORD, database=name)
+    writer = sa.create_engine(admin_url.set(database=name), pool_pre_ping=True)
+    return name, admin, reader.render_as_string(hide_password=False), writer
 
 
 @contextmanager
@@ -301,16 +334,13 @@ def fresh_database(postgres_url: str) -> Iterator[Database]:
     """A new database owned by a new role, dropped (with the role) after the block."""
     import sqlalchemy as sa
 
-    admin_url = sa.make_url(postgres_url)
-    name = unique("db").replace("-", "_")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE ROLE {name} LOGIN PASSWORD 'civicbus'"))
-        conn.execute(sa.text(f"CREATE DATABASE {name} OWNER {name}"))
-    reader = admin_url.set(username=name, password="civicbus", database=name)
-    writer = sa.create_engine(admin_url.set(database=name), pool_pre_ping=True)
+    name, admin, reader, writer = _new_database(
+        postgres_url,
+        f"CREATE ROLE {{name}} LOGIN PASSWORD '{_PASSWORD}'",
+        "CREATE DATABASE {name} OWNER {name}",
+    )
     try:
-        yield Database(name, admin, reader.render_as_string(hide_password=False), writer)
+        yield Database(name, admin, reader, writer)
     finally:
         writer.dispose()
         with admin.connect() as conn:
@@ -353,16 +383,15 @@ class MariaDatabase:
     @contextmanager
     def refused(self) -> Iterator[None]:
         """An outage for the user: the account locked and its sessions (the binlog's too) killed."""
-        import sqlalchemy as sa
 
-        with self.admin.connect() as conn:
-            conn.execute(sa.text(f"ALTER USER '{self.name}'@'%' ACCOUNT LOCK"))
-            self._kill_sessions(conn)
-        try:
+        user = f"'{self.name}'@'%'"
+        with _locked_out(
+            self.admin,
+            f"ALTER USER {user} ACCOUNT LOCK",
+            f"ALTER USER {user} ACCOUNT UNLOCK",
+            self._kill_sessions,
+        ):
             yield
-        finally:
-            with self.admin.connect() as conn:
-                conn.execute(sa.text(f"ALTER USER '{self.name}'@'%' ACCOUNT UNLOCK"))
 
 
 @contextmanager
@@ -370,17 +399,14 @@ def fresh_mariadb(mariadb_url: str) -> Iterator[MariaDatabase]:
     """A new MariaDB database and a user that owns it and may replicate, dropped after the block."""
     import sqlalchemy as sa
 
-    admin_url = sa.make_url(mariadb_url)
-    name = unique("db").replace("-", "_")
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-        conn.execute(sa.text(f"CREATE USER '{name}'@'%' IDENTIFIED BY 'civicbus'"))
-        conn.execute(sa.text(f"GRANT ALL ON {name}.* TO '{name}'@'%'"))
-        conn.execute(sa.text(f"GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{name}'@'%'"))
-    reader = admin_url.set(username=name, password="civicbus", database=name)
-    writer = sa.create_engine(admin_url.set(database=name), pool_pre_ping=True)
-    db = MariaDatabase(name, admin, reader.render_as_string(hide_password=False), writer)
+    name, admin, reader, writer = _new_database(
+        mariadb_url,
+        "CREATE DATABASE {name} CHARACTER SET utf8mb4",
+        f"CREATE USER '{{name}}'@'%' IDENTIFIED BY '{_PASSWORD}'",
+        "GRANT ALL ON {name}.* TO '{name}'@'%'",
+        "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{name}'@'%'",
+    )
+    db = MariaDatabase(name, admin, reader, writer)
     try:
         yield db
     finally:
