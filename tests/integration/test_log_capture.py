@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
+from civicbus.core.deadletter import DeadLetter
 from civicbus.demo.generate import HUKOU, create, hukou_row, local_now, person
 
 from ..helpers import (
@@ -225,3 +227,51 @@ def test_a_table_snapshotted_again_while_written_ends_as_the_table_is(
     reads = Counter(_rkid(e) for e in events if e["op"] == "r")
     assert max(reads.values()) == 2, "each row read at most once by each snapshot"
     assert sum(1 for n in reads.values() if n == 2) > 2500, "the re-snapshot read the table again"
+
+
+def test_a_truncate_is_dead_lettered_with_the_way_out_and_capture_goes_on(
+    table: LogTable, bus_env: dict[str, str], bootstrap: str, registry_url: str, logs: Path
+) -> None:
+    rng = random.Random(14)
+    _add(table, rng, 2)
+    proc = spawn(["connectors", "run", str(table.path)], bus_env, logs / "log-truncate.log")
+    try:
+        _events(bootstrap, registry_url, table, 2)
+        with table.writer.begin() as conn:
+            conn.execute(sa.text(f"TRUNCATE TABLE {conn.dialect.identifier_preparer.quote('T_HJ_RKXX')}"))
+        _add(table, rng, 1)
+        dead = read_topic(bootstrap, f"civicbus.deadletter.{table.cfg['name']}", 1, timeout=60)
+        events = _events(bootstrap, registry_url, table, 3)
+        assert proc.poll() is None
+    finally:
+        stop(proc)
+    letter = DeadLetter.decode(dead[0].value)
+    assert "truncated" in letter.reason and "snapshot" in letter.reason
+    assert [e["op"] for e in events].count("c") == 1
+
+
+def test_validate_accepts_a_capturable_table_and_names_what_a_table_lacks(
+    table: LogTable, bus_env: dict[str, str]
+) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "civicbus", "connectors", "validate", str(table.path)],
+        env={**os.environ, **bus_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ok.returncode == 0 and ": ok" in ok.stdout, ok.stdout + ok.stderr
+    cfg = {
+        **table.cfg,
+        "source": {**table.cfg["source"], "key_columns": ["NO_SUCH_KEY"], "table": "T_HJ_RKXX"},
+    }
+    bad = table.path.with_name("bad.yaml")
+    bad.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    found = subprocess.run(
+        [sys.executable, "-m", "civicbus", "connectors", "validate", str(bad)],
+        env={**os.environ, **bus_env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert found.returncode == 1 and "NO_SUCH_KEY" in found.stdout, found.stdout + found.stderr

@@ -84,8 +84,11 @@ def test_validate_reports_every_problem_at_once(tmp_path: Path, postgres_url: st
 
 
 def test_validate_accepts_the_examples(tmp_path: Path) -> None:
+    """Every example reading the demo's databases; the log-based ones, which read the real
+    servers, are validated in test_log_capture.py."""
     write_demo(tmp_path, 10)  # every sample department's database
-    files = sorted(str(p) for p in (ROOT / "connectors" / "examples").glob("*.yaml"))
+    examples = sorted((ROOT / "connectors" / "examples").glob("*.yaml"))
+    files = [str(p) for p in examples if "wal" not in p.stem and "binlog" not in p.stem]
     (tmp_path / "drop").mkdir()
     env = {"CIVICBUS_DEMO_DIR": str(tmp_path), "CIVICBUS_DROP_DIR": str(tmp_path / "drop")}
     result = civicbus("connectors", "validate", *files, env=env)

@@ -65,7 +65,9 @@ for generic in ("connectors", "schemas", "streams", "registry"):
     assert importlib.util.find_spec(generic) is None, generic
 sources = {ep.name: ep.load().__module__ for ep in md.entry_points(group="civicbus.sources")}
 assert sources == {"sql": "civicbus.connectors.sql.source",
-                   "spreadsheet": "civicbus.connectors.spreadsheet.source"}, sources
+                   "spreadsheet": "civicbus.connectors.spreadsheet.source",
+                   "pgoutput": "civicbus.connectors.cdc.pg.source",
+                   "binlog": "civicbus.connectors.cdc.mysql.source"}, sources
 print("ok", md.version("ops"))
 """
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}

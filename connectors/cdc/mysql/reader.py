@@ -139,6 +139,8 @@ class BinlogReader:
             and self._table.upper() in text
             and schema.lower() == self._schema.lower()
         ):
+            if not self._open:  # a statement of its own, without a GTID or BEGIN: one unit
+                self._begin(event)
             self._put(("truncate", self._at()))
         if self._open:  # COMMIT, or a statement that is its own transaction (DDL)
             self._end()
