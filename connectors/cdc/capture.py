@@ -198,18 +198,11 @@ class LogCapture(Source):
         txn.held = row
 
     def _positioned(self, row: SourceRow, position: dict[str, Any]) -> SourceRow:
+        """``row`` (held here, not yet handed out) with its position set."""
         if self._snap is not None:
             position["snap"] = dict(self._snap)
-        return SourceRow(
-            values=row.values,
-            key=row.key,
-            position=position,
-            op=row.op,
-            source_ts_ms=row.source_ts_ms,
-            error=row.error,
-            before=row.before,
-            transaction=row.transaction,
-        )
+        row.position = position
+        return row
 
     # --- reading --------------------------------------------------------------------------------
     def read(self, after: Position | None, limit: int) -> list[SourceRow]:
@@ -309,11 +302,14 @@ class LogCapture(Source):
         assert chunk is not None and snap is not None
         keys = self._cfg.key_columns
         rows = snap["rows"]
+        resume, encode, ready = self._resume, bookmark.encode, self._ready.append
         for values in chunk.rows.values():
             rows += 1
             key = {k: values[k] for k in keys}
-            at = {**snap, "key": bookmark.encode(list(key.values())), "rows": rows}
-            self._ready.append(SourceRow(values=values, key=key, position={"log": self._resume, "snap": at}))
+            at = snap.copy()
+            at["key"] = encode(list(key.values()))
+            at["rows"] = rows
+            ready(SourceRow(values=values, key=key, position={"log": resume, "snap": at}))
         self._snap = {**snap, "rows": rows, "key": bookmark.encode(chunk.last)}
         if chunk.complete:
             self._end_snapshot()

@@ -24,7 +24,7 @@ Key = tuple[str, ...]
 
 def key_of(values: Mapping[str, Any], columns: Sequence[str]) -> Key:
     """A row's key as compared between a chunk and the log (text, so 7 and Decimal('7') agree)."""
-    return tuple(str(values[c]) for c in columns)
+    return tuple([str(values[c]) for c in columns])
 
 
 @dataclass
