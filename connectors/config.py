@@ -123,6 +123,20 @@ class ConnectorSettings(BusSettings):
         "kafka-python's rows/s as the connector's producer (bench/connector.py); kafka-python stays "
         "selectable",
     )
+    encode_workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="processes that map and encode part of each batch of encode_split_rows or more "
+        "beside the connector's own (a snapshot or a bulk change uses another core); 0: the connector "
+        "alone (less memory: each worker holds about 60-75 MB)",
+    )
+    encode_split_rows: int = Field(
+        256,
+        ge=1,
+        description="the smallest batch shared with encode workers; smaller ones (live changes) are "
+        "encoded by the connector alone, without a round trip",
+    )
     status_topic: str = "civicbus.connector-status"
     signals_topic: str = Field(
         "civicbus.connector-signals",

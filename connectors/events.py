@@ -9,20 +9,29 @@ runner dead-letters it.
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 import orjson
 
-from civicbus.schemas.wire import SerializationError
+from civicbus.schemas.wire import AvroEncoder, SerializationError
 
 from .base import SourceRow
+from .config import FieldRule
 from .mapping import Mapper, MappingError
 
 Encode = Callable[[Any], bytes]
+
+
+def key_json(key: Mapping[str, Any]) -> str:
+    """The source key as JSON text of strings, ``{"a": "1", "b": "x"}``: exactly what
+    ``json.dumps({k: str(v)}, ensure_ascii=False)`` writes, built with orjson's string escaping."""
+    dumps = orjson.dumps
+    return "{" + ", ".join(dumps(k).decode() + ": " + dumps(str(v)).decode() for k, v in key.items()) + "}"
 
 
 class Rejected(Exception):
@@ -38,6 +47,90 @@ class Rejected(Exception):
 class Event:
     key: bytes
     value: bytes
+
+
+class Encoding(Protocol):
+    """A batch being encoded: :meth:`result` finishes it."""
+
+    shared: bool
+    """Whether other processes already work on it (the engine then reads on meanwhile)."""
+
+    def result(self) -> list[Event | Rejected]:
+        """Each row's event or the reason it cannot be one, in the rows' order; called once."""
+        ...
+
+
+class Events(Protocol):
+    """What the engine asks of its event encoding (an :class:`EventBuilder`, or a pool of them)."""
+
+    def submit(self, rows: Sequence[SourceRow]) -> Encoding:
+        """Start encoding ``rows`` (work may begin elsewhere at once). The engine takes its
+        result before it submits the next batch."""
+        ...
+
+    def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
+        """The delete event of a row that is gone, ``before`` being its last delivered record."""
+        ...
+
+    def close(self) -> None:
+        """Release what encoding holds (processes); called once, when the connector stops."""
+        ...
+
+
+class Deferred:
+    """An encoding done on :meth:`result`, in the caller's thread."""
+
+    shared = False
+
+    def __init__(self, event: Callable[[SourceRow], Event], rows: Sequence[SourceRow]) -> None:
+        self._event = event
+        self._rows = rows
+
+    def result(self) -> list[Event | Rejected]:
+        return each_event(self._event, self._rows)
+
+
+def each_event(event: Callable[[SourceRow], Event], rows: Sequence[SourceRow]) -> list[Event | Rejected]:
+    """``event`` of each row, a :class:`Rejected` in place of a row it refuses."""
+    out: list[Event | Rejected] = []
+    for row in rows:
+        try:
+            out.append(event(row))
+        except Rejected as exc:
+            out.append(exc)
+    return out
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """Everything an :class:`EventBuilder` is made of, picklable: so another process builds the
+    same one. The schema IDs are those the registry gave when the connector registered."""
+
+    rules: Mapping[str, FieldRule]
+    entity: dict[str, Any]
+    zone: dt.tzinfo
+    key_field: str
+    source: Mapping[str, str]
+    key_subject: str
+    key_schema: dict[str, Any] | str
+    key_id: int
+    value_subject: str
+    value_schema: dict[str, Any] | str
+    value_id: int
+
+    @cached_property
+    def columns(self) -> list[str]:
+        """The source columns the mapping reads (as :attr:`Mapper.columns`)."""
+        return sorted({r.column for r in self.rules.values() if r.column})
+
+    def builder(self) -> EventBuilder:
+        return EventBuilder(
+            Mapper(self.rules, self.entity, self.zone),
+            self.key_field,
+            self.source,
+            AvroEncoder(None, self.key_subject, self.key_schema, schema_id=self.key_id),
+            AvroEncoder(None, self.value_subject, self.value_schema, schema_id=self.value_id),
+        )
 
 
 class EventBuilder:
@@ -69,9 +162,18 @@ class EventBuilder:
             raise Rejected(exc.field, exc.reason) from exc
         return self._encode(row, record, flags)
 
+    def events(self, rows: Sequence[SourceRow]) -> list[Event | Rejected]:
+        return each_event(self.event, rows)
+
+    def submit(self, rows: Sequence[SourceRow]) -> Encoding:
+        return Deferred(self.event, rows)
+
     def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
         """The delete event of a row that is gone, ``before`` being its last delivered record."""
         return self._encode(row, before, [])
+
+    def close(self) -> None:
+        """Nothing to release: an EventBuilder holds no process or connection."""
 
     def _before(self, row: SourceRow) -> dict[str, Any] | None:
         """The mapped row before an update, where the source gave it; None if it cannot be
@@ -94,7 +196,7 @@ class EventBuilder:
             "after": None if deleted else record,
             "source": {
                 **self._source,
-                "key": json.dumps({k: str(v) for k, v in row.key.items()}, ensure_ascii=False),
+                "key": key_json(row.key),
                 "position": orjson.dumps(row.position).decode(),
             },
             "ts_ms": int(self._clock() * 1000),

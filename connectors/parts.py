@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from .base import Position, Source
 from .deadletter import DeadLetters
 from .delivery import Ack, Producer, Transactions
-from .events import EventBuilder
+from .events import Events
 from .reconcile import Reconciler
 
 
@@ -53,7 +53,7 @@ class Parts:
 
     source: Source
     producer: Producer
-    events: EventBuilder
+    events: Events
     positions: Positions
     status: StatusSink
     dead_letters: DeadLetters

@@ -32,7 +32,7 @@ from civicbus.ops import metrics
 from .backlog import Backlog
 from .base import Position, SourceRow, SourceUnavailable
 from .delivery import Ack, Commit, DeliveryFailed, Transactions
-from .events import Rejected
+from .events import Encoding, Event, Rejected
 from .inflight import Batch, InFlight
 from .parts import Parts
 from .progress import Progress
@@ -139,7 +139,7 @@ class Connector:
                     continue
                 if rows:
                     try:
-                        acks, sent = self._send(rows)
+                        acks, sent = self._send(rows, p.events.submit(rows).result())
                     except DeliveryFailed as exc:
                         inflight.clear()
                         read_at = saved
@@ -164,27 +164,37 @@ class Connector:
             self._wind_down(inflight, saved)
 
     def _transactional_loop(self, stop: threading.Event, saved: Position | None, tx: Transactions) -> None:
-        """One transaction per batch. While the broker commits a full batch, the next one is read
-        from the source (it is produced only once that commit succeeded), so the commit's round
-        trips overlap the database's work."""
+        """One transaction per batch. After a full batch the next one is read from the source
+        while encode workers encode this one (its encoding is shared) or else while the broker
+        commits it; the next batch is submitted once this one's commit started and produced only
+        once that commit succeeded."""
         p = self.parts
         ahead: list[SourceRow] | None = None
+        encoding: Encoding | None = None  # of ``ahead``, started while the last commit ran
         try:
             while not stop.is_set():
                 started = time.monotonic()
                 rows = ahead if ahead is not None else self._read(saved, stop)
-                ahead = None
+                pending, ahead, encoding = encoding, None, None
                 if rows is None:
                     continue
                 if rows:
                     position = rows[-1].position
+                    pending = pending or p.events.submit(rows)
+                    full = len(rows) == self.pace.batch_size
+                    if full and pending.shared:  # read while workers encode
+                        ahead = self._read(position, stop)
                     try:
-                        commit, acks, sent = self._start_batch(tx, rows)
-                        if len(rows) == self.pace.batch_size:
+                        commit, acks, sent = self._start_batch(tx, rows, pending.result())
+                        if full and not pending.shared:  # read while the broker commits
                             ahead = self._read(position, stop)
+                        if ahead:
+                            encoding = p.events.submit(ahead)
                         commit.wait()
                     except DeliveryFailed as exc:
-                        ahead = None  # read after an uncommitted position: read it again
+                        if encoding is not None:
+                            encoding.result()  # the pool takes one batch at a time: finish this one
+                        ahead = encoding = None  # read after an uncommitted position: read it again
                         tx.abort()
                         self._retry("produce", "batch.delivery_failed", str(exc), stop)
                         continue
@@ -197,10 +207,12 @@ class Connector:
         finally:
             self._wind_down(InFlight(), saved)
 
-    def _start_batch(self, tx: Transactions, rows: list[SourceRow]) -> tuple[Commit, list[Ack], Sent]:
+    def _start_batch(
+        self, tx: Transactions, rows: list[SourceRow], events: list[Event | Rejected]
+    ) -> tuple[Commit, list[Ack], Sent]:
         """Send ``rows`` and the position after them in one transaction and start its commit."""
         tx.begin()
-        acks, sent = self._send(rows)
+        acks, sent = self._send(rows, events)
         self.parts.positions.stage(self.name, rows[-1].position)
         return tx.start_commit(), acks, sent
 
@@ -290,6 +302,10 @@ class Connector:
             p.status.stop(timeout_s=left())
         except Exception as exc:
             self._log.warning("connector.status_failed", error=str(exc), during="stop")
+        try:
+            p.events.close()
+        except Exception as exc:
+            self._log.warning("encode.close_failed", error=str(exc))
         if p.signals is not None:
             try:
                 p.signals.close()
@@ -327,17 +343,15 @@ class Connector:
             metrics.CONNECTOR_BYTES.labels(self.name).inc(sent.size)
             self.parts.status.delivered(sent.produced, sent.dead, batch.position, sent.newest_ts_ms)
 
-    def _send(self, rows: list[SourceRow]) -> tuple[list[Ack], Sent]:
+    def _send(self, rows: list[SourceRow], events: list[Event | Rejected]) -> tuple[list[Ack], Sent]:
         """Produce one batch (events, tombstones, index records, dead letters) without waiting."""
         p = self.parts
         acks: list[Ack] = []
         produced = size = dead = 0
         newest_ts: int | None = None
-        for row in rows:
-            try:
-                event = p.events.event(row)
-            except Rejected as exc:
-                acks.append(p.dead_letters.send(row.values, row.key, row.position, exc.field, exc.reason))
+        for row, event in zip(rows, events, strict=True):
+            if isinstance(event, Rejected):
+                acks.append(p.dead_letters.send(row.values, row.key, row.position, event.field, event.reason))
                 dead += 1
                 continue
             acks.append(p.producer.send(self.topic, key=event.key, value=event.value))

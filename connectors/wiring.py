@@ -24,7 +24,8 @@ from civicbus.schemas.wire import AvroDecoder, AvroEncoder
 from .config import ConnectorSettings
 from .deadletter import DeadLetters
 from .delivery import DeliveryFailed
-from .events import EventBuilder
+from .encode_pool import EncodePool
+from .events import Events, EventSpec
 from .kafka_delivery import KafkaDelivery
 from .parts import Parts
 from .plan import Plan
@@ -44,9 +45,9 @@ class _RegistryAway(Exception):
     """The registry did not answer, or answered with a server error: worth waiting for."""
 
 
-def _register(registry: RegistryClient, encoder: AvroEncoder) -> None:
+def _register(encoder: AvroEncoder) -> None:
     try:
-        registry.register(encoder.subject, encoder.schema)
+        encoder.register()
     except RegistryError as exc:
         if exc.code >= 50000:
             raise _RegistryAway(exc.message) from exc
@@ -72,6 +73,29 @@ def _delivery(settings: ConnectorSettings, transactional_id: str | None, stop: t
     )
 
 
+def _events(
+    plan: Plan, settings: ConnectorSettings, key: AvroEncoder, value: AvroEncoder, described: dict[str, str]
+) -> Events:
+    """The connector's encoding: in its own process, or shared with encode workers."""
+    cfg = plan.cfg
+    spec = EventSpec(
+        rules=cfg.mapping,
+        entity=model.schema(cfg.target.schema_name),
+        zone=cfg.source.zone,
+        key_field=cfg.target.key,
+        source={**described, "department": cfg.department, "system": cfg.system, "connector": cfg.name},
+        key_subject=key.subject,
+        key_schema=model.KEY_SCHEMA,
+        key_id=key.schema_id,
+        value_subject=value.subject,
+        value_schema=plan.envelope,
+        value_id=value.schema_id,
+    )
+    if settings.encode_workers == 0:
+        return spec.builder()
+    return EncodePool(spec, settings.encode_workers, cfg.name, min_split=settings.encode_split_rows)
+
+
 def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> Parts:
     """Kafka-backed parts for ``plan``; raises Stopped if ``stop`` is set while waiting."""
     cfg = plan.cfg
@@ -92,7 +116,7 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
     value_enc = AvroEncoder(registry, f"{cfg.target.topic}-value", plan.envelope)
     for encoder in (key_enc, value_enc):
         retry(
-            lambda e=encoder: _register(registry, e),  # type: ignore[misc]
+            lambda e=encoder: _register(e),  # type: ignore[misc]
             "registry",
             (_RegistryAway,),
             stop,
@@ -113,13 +137,7 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
     return Parts(
         source=source,
         producer=client,
-        events=EventBuilder(
-            plan.mapper,
-            cfg.target.key,
-            {**described, "department": cfg.department, "system": cfg.system, "connector": cfg.name},
-            key_enc,
-            value_enc,
-        ),
+        events=_events(plan, settings, key_enc, value_enc, described),
         positions=PositionStore(client, positions_topic, read),
         status=StatusReporter(
             status_producer, settings.status_topic, Status(cfg.name, topic=cfg.target.topic)

@@ -34,7 +34,7 @@ CONNECTOR_DEAD_LETTERS = Counter(
 )
 CONNECTOR_ERRORS = Counter(
     "civicbus_connector_errors_total",
-    "Failed polls or deliveries that were retried (database or broker unavailable)",
+    "Failed polls or deliveries that were retried (database or broker unavailable), encode workers lost",
     ["connector", "stage"],
 )
 CONNECTOR_RESTARTS = Counter(

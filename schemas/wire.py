@@ -34,15 +34,31 @@ class SerializationError(ValueError):
 class SubjectEncoder:
     """One schema under one subject, registered on first use: the framing every encoder shares."""
 
-    def __init__(self, registry: RegistryClient, subject: str, schema: dict[str, Any] | str) -> None:
+    def __init__(
+        self,
+        registry: RegistryClient | None,
+        subject: str,
+        schema: dict[str, Any] | str,
+        schema_id: int | None = None,
+    ) -> None:
+        """``schema_id``: the ID the registry already gave this schema (then ``registry`` may be
+        None: another process registered it)."""
+        if registry is None and schema_id is None:
+            raise ValueError(f"{subject}: an encoder needs a registry or the schema's ID")
         self.subject = subject
         self.schema = schema
         self._registry = registry
-        self._header: bytes | None = None
+        self._header: bytes | None = None if schema_id is None else _HEADER.pack(MAGIC, schema_id)
+
+    @property
+    def schema_id(self) -> int:
+        """The schema's registry ID (registers the schema)."""
+        return int(_HEADER.unpack(self.header())[1])
 
     def register(self) -> None:
         """Register the schema now rather than on first use; raises RegistryError if refused."""
         if self._header is None:
+            assert self._registry is not None
             self._header = _HEADER.pack(MAGIC, self._registry.register(self.subject, self.schema))
 
     def header(self) -> bytes:
@@ -56,9 +72,14 @@ class AvroEncoder(SubjectEncoder):
     """Encodes records of one schema under one subject; registers the schema on first use."""
 
     def __init__(
-        self, registry: RegistryClient, subject: str, schema: dict[str, Any] | str, fast: bool = True
+        self,
+        registry: RegistryClient | None,
+        subject: str,
+        schema: dict[str, Any] | str,
+        fast: bool = True,
+        schema_id: int | None = None,
     ) -> None:
-        super().__init__(registry, subject, schema)
+        super().__init__(registry, subject, schema, schema_id)
         self._parsed = fastavro.parse_schema(schema)
         self._branches = record_branches(schema)
         self._cavro = None

@@ -19,7 +19,7 @@ from typing import Any
 from civicbus.core.deadletter import DeadLetter
 from civicbus.schemas import model
 
-from .helpers import decoder, read_topic, spawn, stop, wait_until
+from .helpers import alive, child_pids, decoder, read_topic, spawn, stop, wait_until
 
 
 @dataclass
@@ -86,11 +86,17 @@ def position_only_after_delivery_survives_sigkill(
     h: Harness, env: dict[str, str], bootstrap: str, registry_url: str, logs: Path
 ) -> None:
     h.add_rows(3000)
+    env = {**env, "CIVICBUS_CONNECTOR_ENCODE_SPLIT_ROWS": "50"}  # an encode worker shares each batch
     proc = _run(h, env, logs / "suite-k1.log")
     try:
         read_topic(bootstrap, h.cfg["target"]["topic"], 200, timeout=60)
+        workers: list[int] = []
+        wait_until(
+            lambda: bool(workers.extend(child_pids(proc, b"encode_worker")) or workers), 60, "a worker"
+        )
     finally:
         stop(proc, signal.SIGKILL)
+    wait_until(lambda: not alive(workers[0]), 60, "the killed connector's encode worker to exit")
     proc = _run(h, env, logs / "suite-k2.log")
     try:
         events = _events(h, bootstrap, registry_url, 3000)

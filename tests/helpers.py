@@ -71,12 +71,24 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
         stop(proc)
 
 
+def child_pids(proc: subprocess.Popen[bytes], command: bytes) -> list[int]:
+    """``proc``'s children whose command line holds ``command``."""
+    tasks = Path(f"/proc/{proc.pid}/task")
+    children = [int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+    found = []
+    for pid in children:
+        try:
+            if command in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except FileNotFoundError:  # exited meanwhile
+            continue
+    return found
+
+
 def engine_pids(worker: subprocess.Popen[bytes]) -> list[int]:
     """A streams worker's engine processes: its children spawned by multiprocessing (not its
     resource tracker)."""
-    tasks = Path(f"/proc/{worker.pid}/task")
-    children = [int(pid) for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
-    return [pid for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return child_pids(worker, b"spawn_main")
 
 
 def alive(pid: int) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 
 from civicbus.connectors.base import Source, SourceRow, SourceSettings, SourceUnavailable
 from civicbus.connectors.delivery import DeliveryFailed
-from civicbus.connectors.events import Event, Rejected
+from civicbus.connectors.events import Deferred, Event, Rejected
 
 
 class FakeAck:
@@ -203,8 +203,14 @@ class JsonEvents:
             raise Rejected("name", "is required but the source value is null or blank")
         return Event(str(row.key["id"]).encode(), f"{row.op}:{row.values}".encode())
 
+    def submit(self, rows: Sequence[SourceRow]) -> Deferred:
+        return Deferred(self.event, rows)
+
     def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
         return Event(str(row.key["id"]).encode(), f"d:{before}".encode())
+
+    def close(self) -> None:
+        pass
 
 
 def run_until(connector: Any, done: Callable[[], bool], timeout_s: float = 60) -> threading.Event:

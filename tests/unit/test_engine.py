@@ -96,7 +96,7 @@ def test_the_position_saved_is_that_of_the_last_batch_whose_predecessors_are_all
     info = connector._send  # the real send path fills the window
     for first in (1, 6):
         source_rows = [r for r in with_rows(10).read(first - 1, 5)]
-        acks, sent = info(source_rows)
+        acks, sent = info(source_rows, connector.parts.events.submit(source_rows).result())
         window.add(acks, source_rows[-1].position, sent)
     later = [s.ack for s in producer.sent[5:]]
     for ack in later:

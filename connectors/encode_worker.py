@@ -1,0 +1,94 @@
+"""The process a connector hands part of each large batch to, for mapping and Avro encoding.
+
+Started by encode_pool.py as ``python -m civicbus.connectors.encode_worker FD``, FD being its
+end of a socket pair. The first message is an :class:`~.events.EventSpec`; the worker builds
+the connector's :class:`~.events.EventBuilder` from it and answers ``"ready"`` (or
+``("failed", reason)``). Then each message is a list of rows in :func:`wire_row` form (the
+values of the columns the mapping reads), answered with one outcome per row in order:
+``(key, value)`` bytes for an event, ``(field, reason)`` text for a row that cannot be one.
+It exits when the connector closes its end (or dies): it never outlives the connector. It
+imports no database or Kafka library and touches nothing but its socket.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Sequence
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .base import SourceRow, Transaction
+from .events import Event, EventBuilder, Rejected
+
+WireRow = tuple[Any, ...]
+Outcome = tuple[bytes, bytes] | tuple[str, str]
+
+
+def wire_row(row: SourceRow, columns: Sequence[str]) -> WireRow:
+    """A row as plain tuples, with only the ``columns`` its mapping reads: what pickles fastest."""
+    txn = row.transaction
+    before = row.before
+    return (
+        tuple(map(row.values.get, columns)),
+        row.key,
+        row.op,
+        row.position,
+        row.source_ts_ms,
+        None if before is None else tuple(map(before.get, columns)),
+        row.error,
+        None if txn is None else (txn.id, txn.order),
+    )
+
+
+def from_wire(data: WireRow, columns: Sequence[str]) -> SourceRow:
+    values, key, op, position, ts, before, error, txn = data
+    return SourceRow(
+        values=dict(zip(columns, values, strict=True)),
+        key=key,
+        position=position,
+        op=op,
+        source_ts_ms=ts,
+        error=error,
+        before=None if before is None else dict(zip(columns, before, strict=True)),
+        transaction=None if txn is None else Transaction(*txn),
+    )
+
+
+def outcome(result: Event | Rejected) -> Outcome:
+    if isinstance(result, Rejected):
+        return (result.field, result.reason)
+    return (result.key, result.value)
+
+
+def encode_all(builder: EventBuilder, columns: Sequence[str], rows: list[WireRow]) -> list[Outcome]:
+    return [outcome(r) for r in builder.events([from_wire(w, columns) for w in rows])]
+
+
+def serve(conn: Connection) -> None:
+    """Answer batches on ``conn`` until the connector closes it."""
+    try:
+        spec = conn.recv()
+        builder = spec.builder()
+        columns = spec.columns
+    except EOFError:
+        return
+    except Exception as exc:  # a spec this process cannot build: the connector encodes alone
+        conn.send(("failed", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send("ready")
+    while True:
+        try:
+            rows = conn.recv()
+        except (EOFError, OSError):
+            return
+        conn.send(encode_all(builder, columns, rows))
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the connector decides when this process ends
+    serve(Connection(int(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
