@@ -39,7 +39,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from civicbus.demo.generate import HUKOU, hukou_row, person
 
-from .procs import free_port, peak_rss_mb, scrape
+from .procs import free_port, scrape, tree_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 PRODUCER = {"acks": "all", "enable_idempotence": True, "linger_ms": 5, "batch_size": 256 * 1024}
@@ -241,10 +241,10 @@ def run_connector(
     )
     try:
         snap = wait_for(port, rows, proc)
-        rss_after_snapshot = peak_rss_mb(proc.pid)
+        rss_after_snapshot = tree_peak_rss_mb(proc.pid)
         fill(pg_url, table, stream_rows, start=1)
         stream = wait_for(port, rows + stream_rows, proc)
-        rss = peak_rss_mb(proc.pid)
+        rss = tree_peak_rss_mb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -8,8 +8,10 @@ and PostgreSQL with ``wal_level=logical`` (ops/local/postgres.sh sets it); Java 
 The peer is Debezium's PostgreSQL connector 3.6.1.Final (pgoutput) on Kafka Connect standalone
 (the broker's Kafka release, JSON converter without schemas, Connect's default 2 GB heap
 ceiling), resolved from Maven Central by bench/debezium/pom.xml into .civicbus/bench/debezium.
-civicbus is ``civicbus connectors run`` on the shipped household-registration connector
-(query-based capture: incrementing by key, initial snapshot; exactly-once; poll every 0.1 s).
+civicbus is ``civicbus connectors run`` on the shipped household-registration connector, from
+the WAL (``pgoutput``) and by query (incrementing by key, initial snapshot), each with 1 and
+with 0 encode workers (``--capture``, ``--encode-workers``); exactly-once; poll every 0.1 s;
+batches and snapshot chunks of 5,000 rows. Columns read ``civicbus CAPTURE/WORKERS``.
 
 For each system, on a table of ``--rows`` freshly COPYed rows:
 
@@ -19,7 +21,8 @@ For each system, on a table of ``--rows`` freshly COPYed rows:
   runs, counted from the COPY's commit to the last of them on the topic;
 - commit→topic latency p50/p99: ``--latency-rows`` single-row transactions, 20 a second, each
   matched to its record by order (one partition, inserted one after another);
-- peak RSS of the process (VmHWM).
+- peak RSS (VmHWM) of the process, plus its children's (civicbus's encode workers): an upper
+  bound of their peak together, as library pages both map count twice.
 
 Records are counted by a librdkafka consumer reading ``read_committed`` (civicbus's topics are
 transactional, so offsets would count commit markers). Prints both and civicbus/Debezium.
@@ -47,7 +50,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError
 
 from .connector import connector_file, fill
-from .procs import free_port, peak_rss_mb
+from .procs import free_port, tree_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".civicbus" / "bench" / "debezium"
@@ -183,7 +186,7 @@ def measure(
         "streaming": streaming,
         "p50": cuts[49] * 1000,
         "p99": cuts[98] * 1000,
-        "rss": peak_rss_mb(pid()),
+        "rss": tree_peak_rss_mb(pid()),
     }
 
 
@@ -256,16 +259,26 @@ def run_debezium(pg_url: str, bootstrap: str, args: argparse.Namespace) -> dict[
             conn.execute(f'DROP PUBLICATION IF EXISTS "{name}"')
 
 
-def run_civicbus(pg_url: str, bootstrap: str, args: argparse.Namespace, capture: str) -> dict[str, float]:
+def run_civicbus(pg_url: str, bootstrap: str, args: argparse.Namespace, run: str) -> dict[str, float]:
+    """civicbus with ``run`` = ``CAPTURE/WORKERS``: a capture type and its encode workers."""
+    capture, workers = run.split("/")
     work = Path(tempfile.mkdtemp(prefix="peer-civicbus-"))
     topic = connector_file(work / "c.yaml", pg_url, TABLE, poll_interval_s=0.1, capture=capture)
-    print(f"[civicbus, {capture}] filling {TABLE} with {args.rows:,} rows …", flush=True)
+    print(
+        f"[civicbus, {capture}, {workers} encode workers] filling {TABLE} with {args.rows:,} rows …",
+        flush=True,
+    )
     fill(pg_url, TABLE, args.rows)
     if capture == "pgoutput":
         with psycopg.connect(plain(pg_url), autocommit=True) as conn:
             conn.execute(f'ALTER TABLE "{TABLE}" REPLICA IDENTITY FULL')
     arrivals = Arrivals(bootstrap, topic)
-    env = {**os.environ, "CIVICBUS_CONNECTOR_METRICS_PORT": str(free_port()), "CIVICBUS_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "CIVICBUS_CONNECTOR_METRICS_PORT": str(free_port()),
+        "CIVICBUS_CONNECTOR_ENCODE_WORKERS": workers,
+        "CIVICBUS_LOG_LEVEL": "WARNING",
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "civicbus", "connectors", "run", str(work / "c.yaml")],
         env=env,
@@ -294,6 +307,12 @@ def main() -> None:
         action="append",
         help="civicbus's capture(s) to run beside Debezium (default: pgoutput, then query)",
     )
+    parser.add_argument(
+        "--encode-workers",
+        type=int,
+        action="append",
+        help="civicbus's encode workers, each run with every capture (default: 1, then 0)",
+    )
     parser.add_argument("--no-debezium", action="store_true", help="civicbus only (profiling)")
     args = parser.parse_args()
     bootstrap = os.environ.get("CIVICBUS_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -304,7 +323,11 @@ def main() -> None:
         level = conn.execute("SHOW wal_level").fetchone()
     if level is None or level[0] != "logical":
         raise SystemExit(f"PostgreSQL's wal_level is {level}: run ops/local/postgres.sh (it sets logical)")
-    captures = args.capture or ["pgoutput", "query"]
+    captures = [
+        f"{capture}/{workers}"
+        for capture in args.capture or ["pgoutput", "query"]
+        for workers in args.encode_workers or [1, 0]
+    ]
     peer = None if args.no_debezium else run_debezium(pg_url, bootstrap, args)
     ours = {capture: run_civicbus(pg_url, bootstrap, args, capture) for capture in captures}
     print(f"\n{args.rows:,} rows, {args.stream_rows:,} in one COPY, {args.latency_rows} single rows at 20/s")

@@ -34,6 +34,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def tree_peak_rss_mb(pid: int) -> float:
+    """The process's peak resident set plus each direct child's (a connector's encode workers,
+    a stream worker's children): an upper bound of their peak together, shared pages counted in
+    each."""
+    return peak_rss_mb(pid) + sum(peak_rss_mb(child) for child in children(pid))
+
+
 def children(pid: int) -> list[int]:
     """The process's direct children (Linux: /proc/PID/task/*/children)."""
     found: list[int] = []

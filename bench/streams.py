@@ -49,7 +49,7 @@ from civicbus.schemas.wire import AvroDecoder
 from civicbus.streams.settings import usable_cpus
 
 from .connector import fill
-from .procs import children, free_port, peak_rss_mb, scrape
+from .procs import free_port, scrape, tree_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "connectors" / "examples"
@@ -199,7 +199,7 @@ def fold_rate(
                 raise SystemExit(f"the worker exited with {proc.returncode}; see {log}")
             samples.append((time.time(), scrape(port, EVENTS)))
             time.sleep(0.1)
-        rss = peak_rss_mb(proc.pid) + sum(peak_rss_mb(child) for child in children(proc.pid))
+        rss = tree_peak_rss_mb(proc.pid)
     finally:
         stop(proc)
     settled = max(
