@@ -18,7 +18,8 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -28,10 +29,21 @@ import structlog
 from ..base import ColumnUse, Op, Position, Source, SourceRow, SourceUnavailable, Transaction
 from ..sql import bookmark
 from .settings import LogSettings
-from .window import Chunk, key_of
+from .window import Chunk, Key, key_of
 
 log = structlog.get_logger(__name__)
 Snap = dict[str, Any]
+
+
+@dataclass
+class _Ahead:
+    """The next chunk, being selected on a thread of its own while the current one is open."""
+
+    after: Any
+    upto: Any
+    """The snapshot's key and bound it was selected for (bookmarks): used only if still current."""
+    selected: Future[tuple[Any, list[dict[str, Any]], Any]]
+    """(low watermark, rows, high watermark)."""
 
 
 @dataclass
@@ -58,12 +70,18 @@ class TableCatalog(Protocol):
         """The table's columns."""
         ...
 
-    def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` rows with keys in (after, upto], in key order, every column."""
+    def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Iterable[dict[str, Any]]:
+        """Up to ``limit`` rows with keys in (after, upto], in key order, every column. Returns once
+        the database answered (the high watermark is read then); turning the rows into Python
+        may wait until they are iterated."""
         ...
 
     def bounds(self) -> tuple[list[Any] | None, int]:
         """The table's greatest key now (None when empty) and its row count."""
+        ...
+
+    def close(self) -> None:
+        """End its session (the next call opens another)."""
         ...
 
 
@@ -90,6 +108,10 @@ class LogCapture(Source):
         self._open = False
         self._lost_log = False
         self._beat_at = time.monotonic()
+        self._ahead: _Ahead | None = None
+        self._seen: list[tuple[Key, Any]] | None = None
+        """Changes received since the next chunk's selection began (its window opens then)."""
+        self._selecting: ThreadPoolExecutor | None = None
 
     def describe(self) -> dict[str, str]:
         return dict(self._description)
@@ -150,6 +172,11 @@ class LogCapture(Source):
     def _watermark(self) -> Any:
         """The log's position now, from the database (a chunk's low and high watermarks)."""
 
+    def _selector(self) -> tuple[TableCatalog, Callable[[], Any]] | None:
+        """A second session on the database and its watermark query, for selecting the next
+        snapshot chunk on a thread while the current one is emitted (None: one at a time)."""
+        return None
+
     # --- reports from _poll ---------------------------------------------------------------------
     def _begin(self, txn_id: str, at: Any, ts_ms: int | None) -> None:
         self._txn = _Txn(txn_id, at, ts_ms, skip=self._skip)
@@ -160,8 +187,12 @@ class LogCapture(Source):
         transaction's place is not known yet)."""
         txn = self._txn
         assert txn is not None, "a change outside a transaction"
-        if self._chunk is not None:
-            self._chunk.touched(key_of(values, self._cfg.key_columns), txn.at if at is None else at)
+        if self._chunk is not None or self._seen is not None:
+            key, place = key_of(values, self._cfg.key_columns), txn.at if at is None else at
+            if self._chunk is not None:
+                self._chunk.touched(key, place)
+            if self._seen is not None:
+                self._seen.append((key, place))
         row = SourceRow(
             values=values,
             key={k: values[k] for k in self._cfg.key_columns},
@@ -240,6 +271,10 @@ class LogCapture(Source):
     def _restart(self, after: Position | None) -> None:
         """(Re)start the log at ``after``: whatever was received past it is forgotten."""
         self._stop_log()
+        self._drop_ahead()
+        selector = self._selector()
+        if selector is not None:
+            selector[0].close()  # a session the database may have dropped: the next opens afresh
         self._ready.clear()
         self._txn = self._chunk = None
         position: dict[str, Any] = dict(after) if after is not None else {"log": self._log_start()}
@@ -279,10 +314,14 @@ class LogCapture(Source):
         if snap["upto"] is None:
             self._end_snapshot()
             return
-        after = bookmark.decode(snap["key"]) if snap["key"] else None
-        low = self._watermark()
-        rows = self._tables.chunk(after, bookmark.decode(snap["upto"]), self._cfg.chunk_size)
-        high = self._watermark()
+        ahead, seen = self._ahead, self._seen or []
+        self._ahead = self._seen = None
+        if ahead is not None and (ahead.after, ahead.upto) == (snap["key"], snap["upto"]):
+            low, rows, high = ahead.selected.result()
+        else:
+            seen = []
+            after = bookmark.decode(snap["key"]) if snap["key"] else None
+            low, rows, high = self._select(self._tables, self._watermark, after, snap["upto"])
         if not rows:
             self._end_snapshot()
             return
@@ -294,6 +333,41 @@ class LogCapture(Source):
             last=[rows[-1][k] for k in keys],
             complete=len(rows) < self._cfg.chunk_size,
         )
+        for key, at in seen:  # changes received before the chunk was taken up, inside its window
+            self._chunk.touched(key, at)
+        if not self._chunk.complete:
+            self._select_ahead(self._chunk.last, snap["upto"])
+
+    def _select(
+        self, tables: TableCatalog, watermark: Callable[[], Any], after: Sequence[Any] | None, upto: Any
+    ) -> tuple[Any, list[dict[str, Any]], Any]:
+        """A chunk between its two watermarks: (low, rows, high)."""
+        low = watermark()
+        received = tables.chunk(after, bookmark.decode(upto), self._cfg.chunk_size)
+        high = watermark()
+        return low, list(received), high
+
+    def _select_ahead(self, after: list[Any], upto: Any) -> None:
+        """Start selecting the chunk after ``after`` on the selector's thread (when there is one)."""
+        selector = self._selector()
+        if selector is None:
+            return
+        if self._selecting is None:
+            self._selecting = ThreadPoolExecutor(1, thread_name_prefix="snapshot-chunk")
+        tables, watermark = selector
+        self._seen = []
+        self._ahead = _Ahead(
+            bookmark.encode(after),
+            upto,
+            self._selecting.submit(self._select, tables, watermark, after, upto),
+        )
+
+    def _drop_ahead(self) -> None:
+        """Forget the chunk being selected ahead (the snapshot ended, or the log restarts); returns
+        once its selection is over, so its session is free."""
+        ahead, self._ahead, self._seen = self._ahead, None, None
+        if ahead is not None and not ahead.selected.cancel():
+            ahead.selected.exception()  # waits; what it raised no longer matters
 
     def _close_chunk(self) -> None:
         """The log passed the chunk's high watermark: emit what no change overtook, in key order."""
@@ -317,6 +391,7 @@ class LogCapture(Source):
                 self._ready.append(self._positioned(self._ready.pop(), {"log": self._resume}))
 
     def _end_snapshot(self) -> None:
+        self._drop_ahead()
         if self._snap is not None:
             log.info("source.snapshot_done", table=self._cfg.table, rows=self._snap["rows"])
         self._snap = None
@@ -365,3 +440,10 @@ class LogCapture(Source):
 
     def close(self) -> None:
         self._stop_log()
+        self._drop_ahead()
+        if self._selecting is not None:
+            self._selecting.shutdown(wait=True, cancel_futures=True)
+            self._selecting = None
+        selector = self._selector()
+        if selector is not None:
+            selector[0].close()

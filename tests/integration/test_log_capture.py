@@ -230,7 +230,9 @@ def test_a_table_snapshotted_again_while_written_ends_as_the_table_is(
     assert not stale, f"an older state overwrote a newer one: {list(stale.items())[:5]}"
     reads = Counter(_rkid(e) for e in events if e["op"] == "r")
     assert max(reads.values()) == 2, "each row read at most once by each snapshot"
-    assert sum(1 for n in reads.values() if n == 2) > ROWS * 5 // 6, "the re-snapshot read the table again"
+    # a row a change touched inside its chunk's window comes from the log instead: under this
+    # writer (five updates a transaction, back to back) that is a share of them, never most
+    assert sum(1 for n in reads.values() if n == 2) > ROWS // 2, "the re-snapshot read the table again"
 
 
 def test_a_truncate_is_dead_lettered_with_the_way_out_and_capture_goes_on(

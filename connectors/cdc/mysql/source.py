@@ -10,6 +10,7 @@ its binlog by age, not for this reader: a position whose file was purged is repo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -35,17 +36,16 @@ class BinlogSource(LogCapture):
             "user": url.username or "",
             "passwd": url.password or "",
         }
-        self._catalog = Catalog(
-            cfg,
-            {
-                "host": self._login["host"],
-                "port": self._login["port"],
-                "user": self._login["user"],
-                "password": self._login["passwd"],
-                "database": url.database,
-                "charset": "utf8mb4",
-            },
-        )
+        connect = {
+            "host": self._login["host"],
+            "port": self._login["port"],
+            "user": self._login["user"],
+            "password": self._login["passwd"],
+            "database": url.database,
+            "charset": "utf8mb4",
+        }
+        self._catalog = Catalog(cfg, connect)
+        self._chunks = Catalog(cfg, connect)  # selects the next snapshot chunk on a thread of its own
         super().__init__(cfg, columns, database, self._catalog)
         self._server_id = cfg.replica_id(database)
         self._reader: BinlogReader | None = None
@@ -109,6 +109,9 @@ class BinlogSource(LogCapture):
     # --- snapshot queries ----------------------------------------------------------------------
     def _watermark(self) -> Any:
         return point(*self._catalog.master())
+
+    def _selector(self) -> tuple[Catalog, Callable[[], Any]]:
+        return self._chunks, lambda: point(*self._chunks.master())
 
     def health(self, after: Position | None) -> SourceHealth | None:
         """Binlog bytes written after the saved position (the server does not keep them for us)."""

@@ -4,7 +4,7 @@ except for the statements that create the publication and the slot."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import psycopg
@@ -127,8 +127,9 @@ class Catalog:
         assert row is not None
         return int(row["at"])
 
-    def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` rows with keys in (after, upto], in key order, every column."""
+    def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Iterable[dict[str, Any]]:
+        """Up to ``limit`` rows with keys in (after, upto], in key order, every column: the whole
+        result is received on return, and turned into Python values as it is iterated."""
         keys = sql.SQL(", ").join(sql.Identifier(c) for c in self._cfg.key_columns)
         marks = sql.SQL(", ").join(sql.Placeholder() * len(self._cfg.key_columns))
         where = [sql.SQL("({}) <= ({})").format(keys, marks)]
@@ -139,7 +140,7 @@ class Catalog:
         stmt = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
             self._table, sql.SQL(" AND ").join(where), keys, sql.Literal(limit)
         )
-        return list(self._session().execute(stmt, params))
+        return self._session().execute(stmt, params)
 
     def bounds(self) -> tuple[list[Any] | None, int]:
         """The greatest key now (None: the table is empty) and the row count."""

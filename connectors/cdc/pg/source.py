@@ -35,6 +35,7 @@ class PgLogSource(LogCapture):
         url = sa.make_url(cfg.url.get_secret_value())
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._catalog = Catalog(cfg, dsn)
+        self._chunks = Catalog(cfg, dsn)  # selects the next snapshot chunk on a thread of its own
         super().__init__(cfg, columns, url.render_as_string(hide_password=True), self._catalog)
         self._pg = cfg
         self._dsn = dsn
@@ -118,6 +119,9 @@ class PgLogSource(LogCapture):
     # --- snapshot queries ----------------------------------------------------------------------
     def _watermark(self) -> Any:
         return self._catalog.wal_lsn()
+
+    def _selector(self) -> tuple[Catalog, Callable[[], Any]]:
+        return self._chunks, self._chunks.wal_lsn
 
     def health(self, after: Position | None) -> SourceHealth | None:
         with self._available("ask"):
