@@ -180,7 +180,8 @@ class Connector:
                     continue
                 if rows:
                     position = rows[-1].position
-                    pending = pending or p.events.submit(rows)
+                    if pending is None:
+                        pending = p.events.submit(rows)
                     full = len(rows) == self.pace.batch_size
                     if full and pending.shared:  # read while workers encode
                         ahead = self._read(position, stop)
@@ -192,8 +193,8 @@ class Connector:
                             encoding = p.events.submit(ahead)
                         commit.wait()
                     except DeliveryFailed as exc:
-                        if encoding is not None:
-                            encoding.result()  # the pool takes one batch at a time: finish this one
+                        if encoding is not None and encoding.shared:
+                            encoding.result()  # workers take one batch at a time: finish this one
                         ahead = encoding = None  # read after an uncommitted position: read it again
                         tx.abort()
                         self._retry("produce", "batch.delivery_failed", str(exc), stop)
