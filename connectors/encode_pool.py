@@ -40,8 +40,9 @@ log = structlog.get_logger(__name__)
 class _Worker:
     """One worker process, started on demand; every method returns rather than raises."""
 
-    def __init__(self, spec: EventSpec, connector: str, restart_after_s: float) -> None:
+    def __init__(self, spec: EventSpec, columns: list[str], connector: str, restart_after_s: float) -> None:
         self._spec = spec
+        self._columns = columns
         self._connector = connector
         self._restart_after_s = restart_after_s
         self._proc: subprocess.Popen[bytes] | None = None
@@ -93,7 +94,7 @@ class _Worker:
     def send(self, rows: Sequence[SourceRow]) -> bool:
         assert self._conn is not None
         try:
-            columns = self._spec.columns
+            columns = self._columns
             self._conn.send([wire_row(r, columns) for r in rows])
             return True
         except (OSError, ValueError) as exc:
@@ -161,7 +162,9 @@ class EncodePool:
         restart_after_s: float = 30.0,
     ) -> None:
         self._here = spec.builder()
-        self._workers = [_Worker(spec, connector, restart_after_s) for _ in range(workers)]
+        self._workers = [
+            _Worker(spec, self._here.columns, connector, restart_after_s) for _ in range(workers)
+        ]
         self._min_split = min_split
         self._timeout_s = answer_timeout_s
         self._open: _Split | None = None
@@ -186,7 +189,7 @@ class EncodePool:
         self._open = _Split(self, sent, rows[here_from:])
         return self._open
 
-    def _finish(self, split: _Split, workers_first: bool) -> None:
+    def _finish(self, workers_first: bool) -> None:
         self._open = None
         step = -0.02 if workers_first else 0.02
         self.share_here = min(max(self.share_here + step, 0.05), 0.95)
@@ -221,7 +224,7 @@ class _Split:
         for busy, part in self._sent:
             answer = busy.result(pool._timeout_s) if busy is not None else None
             out += pool._here.events(part) if answer is None else [_outcome(o) for o in answer]
-        pool._finish(self, workers_first)
+        pool._finish(workers_first)
         return out + mine
 
     def drain(self) -> None:

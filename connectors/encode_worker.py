@@ -70,7 +70,7 @@ def serve(conn: Connection) -> None:
     try:
         spec = conn.recv()
         builder = spec.builder()
-        columns = spec.columns
+        columns = builder.columns
     except EOFError:
         return
     except Exception as exc:  # a spec this process cannot build: the connector encodes alone

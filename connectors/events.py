@@ -13,7 +13,6 @@ import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, Protocol
 
 import orjson
@@ -118,11 +117,6 @@ class EventSpec:
     value_schema: dict[str, Any] | str
     value_id: int
 
-    @cached_property
-    def columns(self) -> list[str]:
-        """The source columns the mapping reads (as :attr:`Mapper.columns`)."""
-        return sorted({r.column for r in self.rules.values() if r.column})
-
     def builder(self) -> EventBuilder:
         return EventBuilder(
             Mapper(self.rules, self.entity, self.zone),
@@ -161,6 +155,11 @@ class EventBuilder:
         except MappingError as exc:
             raise Rejected(exc.field, exc.reason) from exc
         return self._encode(row, record, flags)
+
+    @property
+    def columns(self) -> list[str]:
+        """The source columns its mapping reads."""
+        return self._mapper.columns
 
     def events(self, rows: Sequence[SourceRow]) -> list[Event | Rejected]:
         return each_event(self.event, rows)
