@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .base import SourceRow, Transaction
 from .events import Event, EventBuilder, Rejected
+from .rows import SourceRow, Transaction
 
 WireRow = tuple[Any, ...]
 Outcome = tuple[bytes, bytes] | tuple[str, str]

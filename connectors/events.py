@@ -19,9 +19,8 @@ import orjson
 
 from civicbus.schemas.wire import AvroEncoder, SerializationError
 
-from .base import SourceRow
-from .config import FieldRule
-from .mapping import Mapper, MappingError
+from .mapping import Mapper, MappingError, Rule
+from .rows import SourceRow
 
 Encode = Callable[[Any], bytes]
 
@@ -105,7 +104,7 @@ class EventSpec:
     """Everything an :class:`EventBuilder` is made of, picklable: so another process builds the
     same one. The schema IDs are those the registry gave when the connector registered."""
 
-    rules: Mapping[str, FieldRule]
+    rules: Mapping[str, Rule]
     entity: dict[str, Any]
     zone: dt.tzinfo
     key_field: str

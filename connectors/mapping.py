@@ -18,12 +18,40 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 from civicbus.schemas.standards import InvalidValue, dates
 
-from .config import FieldRule
 from .transforms import TRANSFORMS
+
+
+class RuleLike(Protocol):
+    """What the mapper reads of a field rule (config.FieldRule's fields)."""
+
+    @property
+    def column(self) -> str | None: ...
+    @property
+    def const(self) -> Any: ...
+    @property
+    def transform(self) -> str | None: ...
+    @property
+    def codes(self) -> dict[str, str] | None: ...
+    @property
+    def on_invalid(self) -> str: ...
+
+
+class Rule(NamedTuple):
+    """A field rule as plain data: what an encode worker receives (it imports no pydantic)."""
+
+    column: str | None
+    const: Any
+    transform: str | None
+    codes: dict[str, str] | None
+    on_invalid: str
+
+    @classmethod
+    def of(cls, rule: RuleLike) -> Rule:
+        return cls(rule.column, rule.const, rule.transform, rule.codes, rule.on_invalid)
 
 
 class MappingError(ValueError):
@@ -141,7 +169,7 @@ class Mapper:
     """Maps rows to records of one canonical schema; construction validates the rules."""
 
     def __init__(
-        self, rules: Mapping[str, FieldRule], schema: Mapping[str, Any], zone: dt.tzinfo = dt.UTC
+        self, rules: Mapping[str, RuleLike], schema: Mapping[str, Any], zone: dt.tzinfo = dt.UTC
     ) -> None:
         fields = {f["name"]: f for f in schema["fields"]}
         problems = [f"mapping.{n}: no such field in {schema['name']}" for n in rules if n not in fields]
@@ -150,7 +178,7 @@ class Mapper:
             for n, r in rules.items()
             if r.transform and r.transform not in TRANSFORMS
         ]
-        self._steps: list[tuple[str, FieldRule, Coerce, bool]] = []
+        steps: list[_Step] = []
         for name, field in fields.items():
             try:
                 coerce, nullable = _coercer(field["type"], zone)
@@ -160,37 +188,66 @@ class Mapper:
             if name in rules:
                 if rules[name].on_invalid == "flag" and not nullable:
                     problems.append(f"mapping.{name}: on_invalid: flag needs a nullable field")
-                self._steps.append((name, rules[name], coerce, nullable))
+                steps.append((name, rules[name], coerce, nullable))
             elif not nullable and "default" not in field:
                 problems.append(f"mapping.{name}: required by {schema['name']} but not mapped")
         if problems:
             raise ValueError("; ".join(problems))
         self.columns = sorted({r.column for r in rules.values() if r.column})
+        self._map = _compile(steps)
 
     def __call__(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """(canonical record, quality flags as 'field: reason')."""
-        record: dict[str, Any] = {}
-        flags: list[str] = []
-        for name, rule, coerce, nullable in self._steps:
-            value = row.get(rule.column) if rule.column else rule.const
-            if isinstance(value, str) and not value.strip():
-                value = None
-            try:
-                if value is not None:
-                    if rule.codes is not None:
-                        key = str(value).strip()
-                        if key not in rule.codes:
-                            raise InvalidValue(f"{value!r} is not in the code table")
-                        value = rule.codes[key]
-                    if rule.transform:
-                        value = TRANSFORMS[rule.transform](value)
-                    value = coerce(value)
-            except InvalidValue as exc:
-                if rule.on_invalid == "dead_letter":
-                    raise MappingError(name, str(exc)) from None
-                flags.append(f"{name}: {exc}")
-                value = None
-            if value is None and not nullable:
-                raise MappingError(name, "is required but the source value is null or blank")
-            record[name] = value
-        return record, flags
+        return self._map(row)
+
+
+_Step = tuple[str, RuleLike, Coerce, bool]
+
+
+def _compile(steps: list[_Step]) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]]:
+    """One function applying ``steps`` (name, rule, coerce, nullable) to a row, the steps written
+    out in line as ``dataclasses`` writes ``__init__``: a loop reading each rule per row cost as
+    much as the conversions themselves. Only names bound in its namespace appear in the source
+    (no column name, constant or code is spliced into it)."""
+    ns: dict[str, Any] = {"InvalidValue": InvalidValue, "MappingError": MappingError}
+    body = ["    get = row.get", "    flags = []"]
+    for i, (name, rule, coerce, nullable) in enumerate(steps):
+        ns[f"name_{i}"], ns[f"coerce_{i}"] = name, coerce
+        if rule.column:
+            ns[f"column_{i}"] = rule.column
+            body.append(f"    v = get(column_{i})")
+        else:
+            ns[f"const_{i}"] = rule.const
+            body.append(f"    v = const_{i}")
+        body += [
+            "    if isinstance(v, str) and not v.strip():",
+            "        v = None",
+            "    if v is not None:",
+            "        try:",
+        ]
+        if rule.codes is not None:
+            ns[f"codes_{i}"] = rule.codes
+            body += [
+                f"            if (k := str(v).strip()) not in codes_{i}:",
+                "                raise InvalidValue(f'{v!r} is not in the code table')",
+                f"            v = codes_{i}[k]",
+            ]
+        if rule.transform:
+            ns[f"transform_{i}"] = TRANSFORMS[rule.transform]
+            body.append(f"            v = transform_{i}(v)")
+        body += [f"            v = coerce_{i}(v)", "        except InvalidValue as exc:"]
+        if rule.on_invalid == "dead_letter":
+            body.append(f"            raise MappingError(name_{i}, str(exc)) from None")
+        else:
+            body += [f"            flags.append(f'{{name_{i}}}: {{exc}}')", "            v = None"]
+        if not nullable:
+            body += [
+                "    if v is None:",
+                f"        raise MappingError(name_{i}, 'is required but the source value is null or blank')",
+            ]
+        body.append(f"    f_{i} = v")
+    fields = ", ".join(f"name_{i}: f_{i}" for i in range(len(steps)))
+    source = "\n".join(["def map_row(row):", *body, f"    return {{{fields}}}, flags"])
+    exec(compile(source, "<civicbus mapping>", "exec"), ns)
+    function: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]] = ns["map_row"]
+    return function

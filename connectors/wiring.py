@@ -27,6 +27,7 @@ from .delivery import DeliveryFailed
 from .encode_pool import EncodePool
 from .events import Events, EventSpec
 from .kafka_delivery import KafkaDelivery
+from .mapping import Rule
 from .parts import Parts
 from .plan import Plan
 from .positions import PositionStore
@@ -79,7 +80,7 @@ def _events(
     """The connector's encoding: in its own process, or shared with encode workers."""
     cfg = plan.cfg
     spec = EventSpec(
-        rules=cfg.mapping,
+        rules={name: Rule.of(rule) for name, rule in cfg.mapping.items()},
         entity=model.schema(cfg.target.schema_name),
         zone=cfg.source.zone,
         key_field=cfg.target.key,

@@ -12,11 +12,12 @@ from __future__ import annotations
 import io
 import json
 import struct
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastavro
 
-from .registry_client import RegistryClient
+if TYPE_CHECKING:
+    from .registry_client import RegistryClient
 
 try:
     import cavro

@@ -7,6 +7,8 @@ import datetime as dt
 import io
 import os
 import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -16,6 +18,7 @@ import pytest
 from civicbus.connectors.base import SourceRow, Transaction
 from civicbus.connectors.encode_pool import EncodePool
 from civicbus.connectors.events import Event, EventSpec, Rejected
+from civicbus.connectors.mapping import Rule
 from civicbus.ops import metrics
 from civicbus.schemas import model
 
@@ -23,7 +26,7 @@ from .test_mapping import SUBSIDY_RULES
 
 ENVELOPE = model.envelope("Subsidy")
 SPEC = EventSpec(
-    rules=SUBSIDY_RULES,
+    rules={name: Rule.of(rule) for name, rule in SUBSIDY_RULES.items()},
     entity=model.schema("Subsidy"),
     zone=dt.UTC,
     key_field="id_number",
@@ -145,3 +148,22 @@ def test_workers_end_with_the_pool() -> None:
     assert proc is not None
     pool.close()
     assert proc.poll() is not None
+
+
+def test_a_worker_imports_no_settings_registry_database_or_kafka_library() -> None:
+    """A worker's memory counts against the connector's: it loads only what encoding needs."""
+    heavy = [
+        "pydantic",
+        "requests",
+        "sqlalchemy",
+        "psycopg2",
+        "psycopg",
+        "pymysql",
+        "kafka",
+        "confluent_kafka",
+    ]
+    probe = (
+        f"import sys, civicbus.connectors.encode_worker; print([m for m in {heavy!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -88,3 +88,22 @@ def test_rules_are_checked_against_the_schema_at_build_time() -> None:
     assert "mapping.nickname: no such field" in text
     assert "mapping.kind: required" in text
     assert "unknown transform 'soundex'" in text
+
+
+def test_blank_missing_and_flagged_values_per_field() -> None:
+    """Each rule's path on its own: a blank constant or a column absent from the row is null
+    where the field allows it; a flagged code-table miss nulls only its field; the record keeps
+    the schema's field order; a mapper's rows never share state."""
+    rules = {
+        **SUBSIDY_RULES,
+        "name": FieldRule(const="  "),
+        "gender_code": FieldRule(column="xb", codes={"男": "1"}, on_invalid="flag"),
+        "start_date": FieldRule(column="not_in_row"),
+    }
+    m = Mapper(rules, model.schema("Subsidy"))
+    rec, flags = m(ROW)
+    assert rec["name"] is None and rec["gender_code"] is None and rec["start_date"] is None
+    assert flags == ["gender_code: '女' is not in the code table"]
+    assert list(rec) == [f["name"] for f in model.schema("Subsidy")["fields"]]
+    again, again_flags = m({**ROW, "xb": "男"})
+    assert again["gender_code"] == "1" and again_flags == [] and flags != again_flags
