@@ -7,7 +7,8 @@ the connector's :class:`~.events.EventBuilder` from it and answers ``"ready"`` (
 values of the columns the mapping reads), answered with one outcome per row in order:
 ``(key, value)`` bytes for an event, ``(field, reason)`` text for a row that cannot be one.
 It exits when the connector closes its end (or dies): it never outlives the connector. It
-imports no database or Kafka library and touches nothing but its socket.
+imports no settings, registry, database or Kafka library (a unit test checks) and touches
+nothing but its socket.
 """
 
 from __future__ import annotations
