@@ -5,6 +5,7 @@ except for the statements that create the publication and the slot."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import takewhile
 from typing import Any
 
 import psycopg
@@ -26,9 +27,10 @@ def split_table(table: str) -> tuple[str, str]:
 
 def fetch(
     conn: psycopg.Connection[Any], query: sql.Composable, params: Sequence[Any] = ()
-) -> list[dict[str, Any]]:
-    """The rows of ``query`` (``$1``-style placeholders) as ``conn.execute`` would return them,
-    from one blocking libpq call that releases the GIL for the whole round trip.
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows of ``query`` (``$1``-style placeholders), values loaded as
+    ``conn.execute`` loads them, from one blocking libpq call that releases the GIL for the whole
+    round trip.
 
     ``conn.execute`` waits for a result in many small steps, taking the GIL back at each: while
     another thread of the process runs Python (the connector's engine does, all the time), each
@@ -42,7 +44,7 @@ def fetch(
         raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
     tx.set_pgresult(result)
     names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
-    return tx.load_rows(0, result.ntuples, lambda row: dict(zip(names, row, strict=True)))
+    return names, tx.load_rows(0, result.ntuples, tuple)
 
 
 class Catalog:
@@ -144,26 +146,34 @@ class Catalog:
 
     def wal_lsn(self) -> int:
         """The server's WAL write position now."""
-        (row,) = fetch(self._session(), sql.SQL("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS at"))
-        return int(row["at"])
+        _, [(at,)] = fetch(self._session(), sql.SQL("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
+        return int(at)
 
     def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> list[dict[str, Any]]:
-        """Up to ``limit`` rows with keys in (after, upto], in key order, every column."""
+        """Up to ``limit`` rows with keys in (after, upto], in key order, every column.
+
+        The query bounds the key from below only, and the server marks each row past ``upto`` (in
+        its own ordering, collations included), which is dropped here: ``key > after ORDER BY key
+        LIMIT n`` is an index scan whatever the table's statistics, while a two-sided range on a
+        table not analyzed yet is planned as a bitmap scan of the whole range and a sort (230 ms
+        for a 5,000-row chunk of a fresh 1M-row table, 7 ms by the index)."""
         width = len(self._cfg.key_columns)
         keys = sql.SQL(", ").join(sql.Identifier(c) for c in self._cfg.key_columns)
 
         def marks(first: int) -> sql.Composable:
             return sql.SQL(", ").join(sql.SQL(f"${n}") for n in range(first, first + width))
 
-        where = [sql.SQL("({}) <= ({})").format(keys, marks(1))]
+        where: sql.Composable = sql.SQL("")
         params = list(upto)
         if after is not None:
-            where.append(sql.SQL("({}) > ({})").format(keys, marks(width + 1)))
+            where = sql.SQL("WHERE ({}) > ({})").format(keys, marks(width + 1))
             params += list(after)
-        stmt = sql.SQL("SELECT * FROM {} WHERE {} ORDER BY {} LIMIT {}").format(
-            self._table, sql.SQL(" AND ").join(where), keys, sql.Literal(limit)
+        stmt = sql.SQL("SELECT ({}) > ({}), * FROM {} {} ORDER BY {} LIMIT {}").format(
+            keys, marks(1), self._table, where, keys, sql.Literal(limit)
         )
-        return fetch(self._session(), stmt, params)
+        names, rows = fetch(self._session(), stmt, params)
+        columns = names[1:]
+        return [dict(zip(columns, row[1:], strict=True)) for row in takewhile(lambda r: not r[0], rows)]
 
     def bounds(self) -> tuple[list[Any] | None, int]:
         """The greatest key now (None: the table is empty) and the row count."""
