@@ -22,7 +22,9 @@ For each system, on a table of ``--rows`` freshly COPYed rows:
 - commit→topic latency p50/p99: ``--latency-rows`` single-row transactions, 20 a second, each
   matched to its record by order (one partition, inserted one after another);
 - peak RSS (VmHWM) of the process, plus its children's (civicbus's encode workers): an upper
-  bound of their peak together, as library pages both map count twice.
+  bound of their peak together, as library pages both map count twice;
+- peak PSS: the process's and its children's proportional sets summed, sampled every 0.25 s
+  (``procs.PssWatch``): each shared library page counted once.
 
 Records are counted by a librdkafka consumer reading ``read_committed`` (civicbus's topics are
 transactional, so offsets would count commit markers). Prints both and civicbus/Debezium.
@@ -50,7 +52,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError
 
 from .connector import connector_file, fill
-from .procs import free_port, tree_peak_rss_mb
+from .procs import PssWatch, free_port, tree_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".civicbus" / "bench" / "debezium"
@@ -194,9 +196,14 @@ def measured(
     proc: subprocess.Popen[bytes], arrivals: Arrivals, pg_url: str, args: argparse.Namespace
 ) -> dict[str, float]:
     """:func:`measure` on the system ``proc`` runs, which is stopped (SIGTERM) afterwards."""
+    watch = PssWatch(proc.pid)
     try:
-        return measure(pg_url, arrivals, lambda: proc.poll() is None, lambda: proc.pid, args)
+        figures = measure(pg_url, arrivals, lambda: proc.poll() is None, lambda: proc.pid, args)
+        figures["pss"] = watch.stop()
+        print(f"  peak RSS {figures['rss']:,.0f} MB, peak PSS {figures['pss']:,.0f} MB", flush=True)
+        return figures
     finally:
+        watch.stop()
         proc.terminate()
         proc.wait(timeout=60)
         arrivals.close()
@@ -339,6 +346,7 @@ def main() -> None:
         ("p50", "commit→topic p50", "ms"),
         ("p99", "commit→topic p99", "ms"),
         ("rss", "peak RSS", "MB"),
+        ("pss", "peak PSS", "MB"),
     ):
         line = f"{what + ' (' + unit + ')':<30}" + (f"{peer[key]:>10,.0f}" if peer else f"{'-':>10}")
         for c in captures:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -47,3 +48,45 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found.extend(int(c) for c in (task / "children").read_text().split())
     return found
+
+
+def pss_mb(pid: int) -> float:
+    """The process's proportional set now: its private pages, plus each page it shares divided
+    by the number of processes mapping it (0 once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class PssWatch:
+    """Samples the summed proportional set of a process and its direct children every
+    ``every_s`` on a thread of its own, keeping the greatest sum: the memory a multi-process
+    system holds, each library page counted once (the kernel keeps no peak of it, so a spike
+    shorter than ``every_s`` may be missed)."""
+
+    def __init__(self, pid: int, every_s: float = 0.25) -> None:
+        self._pid = pid
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self.peak_mb = 0.0
+        self._thread = threading.Thread(target=self._run, name="pss-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            try:
+                pids = [self._pid, *children(self._pid)]
+            except OSError:  # the process is gone
+                return
+            self.peak_mb = max(self.peak_mb, sum(pss_mb(p) for p in pids))
+
+    def stop(self) -> float:
+        """Stop sampling; the greatest sum seen."""
+        self._stop.set()
+        self._thread.join()
+        return self.peak_mb

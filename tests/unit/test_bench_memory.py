@@ -1,0 +1,39 @@
+"""The benchmarks' memory figures: a multi-process system's proportional set, children included."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from bench.procs import PssWatch, pss_mb
+
+from ..helpers import wait_until
+
+# A parent holding 40 MB that starts a child holding 60 MB; both wait for stdin to close.
+_TREE = """
+import subprocess, sys
+held = bytearray(40 << 20)
+child = subprocess.Popen([sys.executable, "-c", "import sys; held = bytearray(60 << 20); sys.stdin.read()"],
+                         stdin=subprocess.PIPE)
+print("ready", flush=True)
+sys.stdin.read()
+child.stdin.close()
+child.wait()
+"""
+
+
+def test_the_peak_counts_the_process_and_its_children() -> None:
+    tree = subprocess.Popen(
+        [sys.executable, "-c", _TREE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert tree.stdout is not None and tree.stdout.readline().strip() == "ready"
+        watch = PssWatch(tree.pid, every_s=0.05)
+        wait_until(lambda: watch.peak_mb >= 100, 60, "the parent's 40 MB and the child's 60 MB summed")
+        assert pss_mb(tree.pid) < 100  # the parent alone holds less: the child was counted too
+    finally:
+        assert tree.stdin is not None
+        tree.stdin.close()
+        tree.wait(timeout=60)
+    assert watch.stop() >= 100
+    assert pss_mb(tree.pid) == 0.0  # a process that is gone holds nothing
