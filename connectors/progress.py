@@ -6,11 +6,12 @@ The bar is drawn only when stderr is a terminal, so logs collected by a supervis
 from __future__ import annotations
 
 import sys
-from typing import Any
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any
 
 from civicbus.ops import metrics
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class Progress:
@@ -31,6 +32,8 @@ class Progress:
         if not sys.stderr.isatty():
             return
         if self._bar is None:
+            from tqdm import tqdm  # a terminal only: a connector under a supervisor never loads it
+
             self._bar = tqdm(total=total, desc=f"{self._connector} snapshot", unit="row", file=sys.stderr)
         bar = self._bar
         bar.total = total

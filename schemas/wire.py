@@ -14,8 +14,6 @@ import json
 import struct
 from typing import TYPE_CHECKING, Any
 
-import fastavro
-
 if TYPE_CHECKING:
     from .registry_client import RegistryClient
 
@@ -81,12 +79,16 @@ class AvroEncoder(SubjectEncoder):
         schema_id: int | None = None,
     ) -> None:
         super().__init__(registry, subject, schema, schema_id)
-        self._parsed = fastavro.parse_schema(schema)
-        self._branches = record_branches(schema)
         self._cavro = None
         if fast and cavro is not None:
             options = cavro.Options(record_can_encode_dict=True, missing_values_can_be_null=True)
             self._cavro = cavro.Schema(json.dumps(schema), options=options)
+            return
+        import fastavro  # only where cavro does not encode: a connector and its workers skip it
+
+        self._fastavro = fastavro
+        self._parsed = fastavro.parse_schema(schema)
+        self._branches = record_branches(schema)
 
     def __call__(self, record: Any) -> bytes:
         header = self.header()
@@ -99,7 +101,7 @@ class AvroEncoder(SubjectEncoder):
         buf = io.BytesIO()
         buf.write(header)
         try:
-            fastavro.schemaless_writer(buf, self._parsed, name_branches(record, self._branches))
+            self._fastavro.schemaless_writer(buf, self._parsed, name_branches(record, self._branches))
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise SerializationError(f"record does not fit {self.subject}: {exc}") from exc
         return buf.getvalue()
@@ -147,6 +149,9 @@ class AvroDecoder:
     keep them as Avro stores them (:mod:`.wire_raw`)."""
 
     def __init__(self, registry: RegistryClient) -> None:
+        import fastavro
+
+        self._fastavro = fastavro
         self._registry = registry
         self._parsed: dict[int, Any] = {}
 
@@ -154,8 +159,8 @@ class AvroDecoder:
         sid = schema_id(data)
         if sid not in self._parsed:
             schema = self._registry.schema(sid)
-            self._parsed[sid] = fastavro.parse_schema(schema)
+            self._parsed[sid] = self._fastavro.parse_schema(schema)
         try:
-            return fastavro.schemaless_reader(io.BytesIO(data[5:]), self._parsed[sid], None)
+            return self._fastavro.schemaless_reader(io.BytesIO(data[5:]), self._parsed[sid], None)
         except (ValueError, EOFError, IndexError, UnicodeDecodeError) as exc:
             raise SerializationError(f"bytes do not decode with schema {sid}: {exc}") from exc

@@ -4,9 +4,16 @@ DBLog window deciding which snapshot rows a change overtook."""
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
+
+import psycopg
+import pytest
+import sqlalchemy as sa
 
 from civicbus.connectors.cdc import window
 from civicbus.connectors.cdc.pg import pgoutput
+from civicbus.connectors.cdc.pg.source import libpq_url, shown_url
 
 
 def _s(text: str) -> bytes:
@@ -85,3 +92,46 @@ def test_keys_compare_as_text_across_a_select_and_the_log() -> None:
     assert window.key_of({"a": 7, "b": "x"}, ["a", "b"]) == window.key_of(
         {"a": decimal.Decimal(7), "b": "x"}, ["a", "b"]
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://civicbus:civicbus@127.0.0.1:54329/civicbus",
+        "postgresql+psycopg2://u%40x:p%2Fw%40d@h:5/db?sslmode=disable&application_name=a",
+        "postgresql://u@h/db",
+        "postgres://u:@h/db",
+    ],
+)
+def test_a_log_connectors_url_reaches_libpq_and_its_events_as_sqlalchemy_reads_it(url: str) -> None:
+    parsed = sa.make_url(url)
+    assert shown_url(url) == parsed.render_as_string(hide_password=True)
+    as_sqlalchemy = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    assert psycopg.conninfo.conninfo_to_dict(libpq_url(url)) == psycopg.conninfo.conninfo_to_dict(
+        as_sqlalchemy
+    )
+
+
+def test_a_url_of_another_database_is_refused_with_the_field_named() -> None:
+    with pytest.raises(ValueError, match=r"source\.url"):
+        libpq_url("mysql+pymysql://u:p@h/db")
+
+
+def test_a_log_connector_loads_no_other_source_types_driver() -> None:
+    """A connector's memory holds only its own source type: not SQLAlchemy, PyMySQL, the binlog
+    reader or openpyxl for a pgoutput connector, nor fastavro where cavro encodes."""
+    others = ["sqlalchemy", "pymysql", "pymysqlreplication", "openpyxl", "fastavro", "tqdm"]
+    probe = (
+        "import sys; import civicbus.connectors.wiring, civicbus.connectors.plan; "
+        "from civicbus.connectors.kinds import source_type; source_type('pgoutput'); "
+        f"print([m for m in {others!r} if m in sys.modules])"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_an_unknown_source_type_names_the_registered_ones() -> None:
+    from civicbus.connectors.kinds import source_type
+
+    with pytest.raises(ValueError, match="known: binlog, pgoutput, spreadsheet, sql"):
+        source_type("oracle")

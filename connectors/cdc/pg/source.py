@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg2
-import sqlalchemy as sa
 import structlog
 
 from ...base import Position, SourceHealth
@@ -27,16 +27,36 @@ from .settings import PgLogSettings
 log = structlog.get_logger(__name__)
 
 
+def libpq_url(url: str) -> str:
+    """The connector file's SQLAlchemy URL (``postgresql+psycopg://…``) as the URI libpq reads:
+    the driver suffix dropped, the rest (escapes, query parameters) left to libpq. Parsed here so
+    a log connector does not load SQLAlchemy (10 MB) for one URL."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"source.url: not a PostgreSQL URL (scheme {scheme!r})")
+    return "postgresql://" + rest
+
+
+def shown_url(url: str) -> str:
+    """``url`` as SQLAlchemy shows it, password ``***`` and query sorted: the events'
+    ``source.database``, as the query-based source writes it."""
+    parts = urlsplit(url)
+    query = "&".join(sorted(parts.query.split("&"), key=lambda item: item.partition("=")[0]))
+    if parts.password is not None:
+        user, _, host = parts.netloc.rpartition("@")
+        parts = parts._replace(netloc=f"{user.partition(':')[0]}:***@{host}")
+    return urlunsplit(parts._replace(query=query))
+
+
 class PgLogSource(LogCapture):
     settings_model = PgLogSettings
     driver_errors = (psycopg.Error, psycopg2.Error)
 
     def __init__(self, cfg: PgLogSettings, columns: list[str]) -> None:
-        url = sa.make_url(cfg.url.get_secret_value())
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        dsn = libpq_url(cfg.url.get_secret_value())
         self._catalog = Catalog(cfg, dsn)
         self._chunks = Catalog(cfg, dsn)  # selects the next snapshot chunk on a thread of its own
-        super().__init__(cfg, columns, url.render_as_string(hide_password=True), self._catalog)
+        super().__init__(cfg, columns, shown_url(cfg.url.get_secret_value()), self._catalog)
         self._pg = cfg
         self._dsn = dsn
         self._stream: Replication | None = None
