@@ -42,6 +42,18 @@ def test_unknown_source_type_names_the_known_ones(tmp_path: Path) -> None:
         load_connector(bad)
 
 
+def test_a_log_source_of_another_database_names_its_url(tmp_path: Path) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text(
+        "name: x\ndepartment: d\nsystem: s\n"
+        "source: {type: pgoutput, url: 'mysql+pymysql://u:secret@h/db', table: t, key_columns: [id]}\n"
+        "target: {topic: t, schema: Resident, key: id_number}\nmapping: {}\n"
+    )
+    with pytest.raises(ConfigError, match=r"source\.url: .*reads PostgreSQL.*'mysql\+pymysql'") as err:
+        load_connector(bad)
+    assert "secret" not in str(err.value)
+
+
 def test_connector_file_errors_list_every_problem(tmp_path: pytest.TempPathFactory) -> None:
     bad = tmp_path / "bad.yaml"  # type: ignore[operator]
     bad.write_text(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ..settings import LogSettings, identifier
 
@@ -22,6 +22,14 @@ class PgLogSettings(LogSettings):
         None, description="the replication slot (default civicbus_<table>); one per connector"
     )
     publication: str | None = Field(None, description="the publication (default: the slot's name)")
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, url: SecretStr) -> SecretStr:
+        scheme = url.get_secret_value().partition("://")[0]
+        if scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+            raise ValueError(f"a pgoutput source reads PostgreSQL: postgresql+psycopg://…, not {scheme!r}")
+        return url
 
     @model_validator(mode="after")
     def _names(self) -> PgLogSettings:

@@ -28,13 +28,11 @@ log = structlog.get_logger(__name__)
 
 
 def libpq_url(url: str) -> str:
-    """The connector file's SQLAlchemy URL (``postgresql+psycopg://…``) as the URI libpq reads:
-    the driver suffix dropped, the rest (escapes, query parameters) left to libpq. Parsed here so
-    a log connector does not load SQLAlchemy (10 MB) for one URL."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
-        raise ValueError(f"source.url: not a PostgreSQL URL (scheme {scheme!r})")
-    return "postgresql://" + rest
+    """The connector file's SQLAlchemy URL (``postgresql+psycopg://…``, its scheme checked by
+    PgLogSettings) as the URI libpq reads: the driver suffix dropped, the rest (escapes, query
+    parameters) left to libpq. Parsed here so a log connector does not load SQLAlchemy (10 MB)
+    for one URL."""
+    return "postgresql://" + url.partition("://")[2]
 
 
 def shown_url(url: str) -> str:
