@@ -19,6 +19,9 @@ For each system, on a table of ``--rows`` freshly COPYed rows:
   neither the JVM's nor Python's start-up counts;
 - bulk streaming rows/s: ``--stream-rows`` more rows in one COPY (one transaction) while it
   runs, counted from the COPY's commit to the last of them on the topic;
+- CPU per 100k rows, of the snapshot and of the bulk streaming: user + system time the process
+  and its children (encode workers) used over that phase, per 100,000 rows; the database's and
+  the broker's are not counted (the same work for both systems);
 - commit→topic latency p50/p99: ``--latency-rows`` single-row transactions, 20 a second, each
   matched to its record by order (one partition, inserted one after another);
 - peak RSS (VmHWM) of the process, plus its children's (civicbus's encode workers): an upper
@@ -52,7 +55,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError
 
 from .connector import connector_file, fill
-from .procs import PssWatch, free_port, tree_peak_rss_mb
+from .procs import PssWatch, free_port, tree_cpu_s, tree_peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = ROOT / ".civicbus" / "bench" / "debezium"
@@ -166,14 +169,18 @@ def measure(
 ) -> dict[str, float]:
     """The four figures for one system already started on a table of ``args.rows`` rows."""
     first = arrivals.wait(1, alive)
+    used = tree_cpu_s(pid())
     done = arrivals.wait(args.rows, alive)
     snapshot = (args.rows - 1) / (done - first)
-    print(f"  snapshot: {snapshot:,.0f} rows/s", flush=True)
+    snapshot_cpu = (tree_cpu_s(pid()) - used) / (args.rows - 1) * 100_000
+    print(f"  snapshot: {snapshot:,.0f} rows/s, {snapshot_cpu:.1f} CPU s per 100k rows", flush=True)
+    used = tree_cpu_s(pid())
     fill(pg_url, TABLE, args.stream_rows, start=1)
     committed = time.monotonic()
     done = arrivals.wait(args.rows + args.stream_rows, alive)
     streaming = args.stream_rows / (done - committed)
-    print(f"  bulk streaming: {streaming:,.0f} rows/s", flush=True)
+    streaming_cpu = (tree_cpu_s(pid()) - used) / args.stream_rows * 100_000
+    print(f"  bulk streaming: {streaming:,.0f} rows/s, {streaming_cpu:.1f} CPU s per 100k rows", flush=True)
     latencies: list[float] = []
     base = args.rows + args.stream_rows
     with psycopg.connect(plain(pg_url)) as conn:
@@ -185,7 +192,9 @@ def measure(
     print(f"  commit→topic: p50 {cuts[49] * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms", flush=True)
     return {
         "snapshot": snapshot,
+        "snapshot_cpu": snapshot_cpu,
         "streaming": streaming,
+        "streaming_cpu": streaming_cpu,
         "p50": cuts[49] * 1000,
         "p99": cuts[98] * 1000,
         "rss": tree_peak_rss_mb(pid()),
@@ -342,18 +351,21 @@ def main() -> None:
     print(header)
     for key, what, unit in (
         ("snapshot", "snapshot", "rows/s"),
+        ("snapshot_cpu", "snapshot CPU per 100k rows", "s"),
         ("streaming", "bulk streaming", "rows/s"),
+        ("streaming_cpu", "streaming CPU per 100k rows", "s"),
         ("p50", "commit→topic p50", "ms"),
         ("p99", "commit→topic p99", "ms"),
         ("rss", "peak RSS", "MB"),
         ("pss", "peak PSS", "MB"),
     ):
-        line = f"{what + ' (' + unit + ')':<30}" + (f"{peer[key]:>10,.0f}" if peer else f"{'-':>10}")
+        digits = 1 if unit == "s" else 0
+        line = f"{what + ' (' + unit + ')':<30}" + (f"{peer[key]:>10,.{digits}f}" if peer else f"{'-':>10}")
         for c in captures:
             ratio = f"{ours[c][key] / peer[key]:>7.2f}" if peer else f"{'-':>7}"
-            line += f"{ours[c][key]:>18,.0f}{ratio}"
+            line += f"{ours[c][key]:>18,.{digits}f}{ratio}"
         print(line)
-    print("ratio: civicbus / Debezium (above 1 is better for rows/s, worse for ms and MB)")
+    print("ratio: civicbus / Debezium (above 1 is better for rows/s, worse for s, ms and MB)")
 
 
 if __name__ == "__main__":

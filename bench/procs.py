@@ -1,7 +1,8 @@
-"""What every benchmark needs around the processes it measures: ports, /metrics, memory."""
+"""What every benchmark needs around the processes it measures: ports, /metrics, memory, CPU."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import urllib.request
@@ -48,6 +49,25 @@ def children(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         found.extend(int(c) for c in (task / "children").read_text().split())
     return found
+
+
+def cpu_s(pid: int) -> float:
+    """The CPU time (user + system) the process has used so far (0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(")") + 2 :].split()  # the command name may hold spaces
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """:func:`cpu_s` of the process plus each of its running direct children."""
+    try:
+        kids = children(pid)
+    except OSError:
+        kids = []
+    return cpu_s(pid) + sum(cpu_s(child) for child in kids)
 
 
 def pss_mb(pid: int) -> float:

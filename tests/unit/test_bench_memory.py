@@ -1,11 +1,11 @@
-"""The benchmarks' memory figures: a multi-process system's proportional set, children included."""
+"""The benchmarks' memory and CPU figures of a multi-process system: its children included."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from bench.procs import PssWatch, pss_mb
+from bench.procs import PssWatch, cpu_s, pss_mb, tree_cpu_s
 
 from ..helpers import wait_until
 
@@ -37,3 +37,31 @@ def test_the_peak_counts_the_process_and_its_children() -> None:
         tree.wait(timeout=60)
     assert watch.stop() >= 100
     assert pss_mb(tree.pid) == 0.0  # a process that is gone holds nothing
+
+
+# A parent whose child spins until it has used 0.5 s of CPU; both then wait for stdin to close.
+_SPINNING = """
+import subprocess, sys
+spin = "import sys, time\\nwhile time.process_time() < 0.5: pass\\nprint('spun', flush=True)\\ninput()"
+out = subprocess.PIPE
+child = subprocess.Popen([sys.executable, "-c", spin], stdin=out, stdout=out, text=True)
+print(child.stdout.readline().strip(), flush=True)
+sys.stdin.read()
+child.stdin.close()
+child.wait()
+"""
+
+
+def test_cpu_time_counts_the_process_and_its_children() -> None:
+    tree = subprocess.Popen(
+        [sys.executable, "-c", _SPINNING], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert tree.stdout is not None and tree.stdout.readline().strip() == "spun"
+        assert cpu_s(tree.pid) < 0.5  # the parent only started and waited
+        assert tree_cpu_s(tree.pid) >= 0.5
+    finally:
+        assert tree.stdin is not None
+        tree.stdin.close()
+        tree.wait(timeout=60)
+    assert cpu_s(tree.pid) == 0.0
