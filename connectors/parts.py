@@ -62,5 +62,5 @@ class Parts:
     """Set for exactly-once delivery: each batch and its position commit in one transaction."""
     decode: Callable[[bytes], Any] | None = None
     signals: Any = None
-    """Signals for this connector (signals.Signals): polled between batches; None: not listened for."""
+    """Signals for this connector (signals.Signals): taken between batches; None: not listened for."""
     """Decodes a delivered event (reconciliation turns its ``after`` into a delete's ``before``)."""

@@ -239,12 +239,7 @@ class Connector:
         signals = self.parts.signals
         if signals is None:
             return
-        try:
-            taken = signals.take()
-        except Exception as exc:  # the broker is away: the signal waits in its topic
-            self._log.warning("signal.read_failed", error=str(exc))
-            return
-        for signal in taken:
+        for signal in signals.take():
             action = signal.get("action")
             accepted = False
             if action == "snapshot":

@@ -3,21 +3,25 @@
 ``civicbus connectors snapshot FILE`` sends ``{"action": "snapshot"}`` keyed by the connector's
 name; the connector reads the topic with a consumer group of its own
 (``civicbus.connector.<name>.signals``) that keeps only its offset, so a signal sent while it is
-down is acted on when it starts. The topic has one partition. The engine asks
-:meth:`Signals.take` between polls and hands each signal to its source.
+down is acted on when it starts. The topic has one partition. The engine takes
+them (:meth:`Signals.take`) between polls and hands each to its source.
 """
 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 import uuid
 from typing import Any
 
+import structlog
 from kafka import TopicPartition
 
 from civicbus.core.kafka import consumer, ensure_topic, producer
 
+log = structlog.get_logger(__name__)
 ACTIONS = ("snapshot",)
 
 
@@ -37,18 +41,29 @@ def send(bootstrap: str, topic: str, connector: str, action: str) -> str:
 
 
 class Signals:
-    """The signals addressed to one connector, polled at most every ``every_s``."""
+    """The signals addressed to one connector, read on a thread of its own.
 
-    def __init__(self, bootstrap: str, topic: str, connector: str, every_s: float = 1.0) -> None:
+    The thread long-polls the topic (returning within ``every_s`` when nothing comes, so
+    :meth:`close` is prompt) and commits each signal's offset once it is queued; the engine takes
+    them between polls with :meth:`take`, which never waits and never raises. A read that fails
+    (the broker away) is logged as ``signal.read_failed`` and tried again ``every_s`` later: the
+    signal waits in its topic.
+
+    Why a thread: when a kafka-python 3 poll finds nothing, an exception raised and caught inside
+    it forms a reference cycle with its traceback, which holds every calling frame and their
+    locals until the cyclic collector runs; polled from the engine, that kept whole batches alive.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, connector: str, every_s: float = 0.5) -> None:
         self._name = connector.encode()
+        self._connector = connector
         self._every_s = every_s
-        self._at = 0.0
         ensure_topic(bootstrap, topic)
         self._consumer = consumer(
             bootstrap, "signal consumer", group_id=f"civicbus.connector.{connector}.signals"
         )
-        # assigned, not subscribed: no group join to wait for, so a poll that does not block
-        # still fetches; the group only keeps the offset of the last signal acted on
+        # assigned, not subscribed: no group join to wait for; the group only keeps the offset
+        # of the last signal taken
         partition = TopicPartition(topic, 0)
         self._consumer.assign([partition])
         committed = self._consumer.committed(partition)
@@ -56,16 +71,33 @@ class Signals:
             self._consumer.seek_to_beginning(partition)
         else:
             self._consumer.seek(partition, committed)
+        self._found: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._follow, name=f"signals:{connector}", daemon=True)
+        self._reader.start()
 
     def take(self) -> list[dict[str, Any]]:
         """Signals for this connector since the last call (others' are passed over); a signal
         that is not JSON with an ``action`` comes back as ``{"action": None, "raw": …}``."""
-        now = time.monotonic()
-        if now - self._at < self._every_s:
-            return []
-        self._at = now
         found: list[dict[str, Any]] = []
-        for records in self._consumer.poll(timeout_ms=0).values():
+        while True:
+            try:
+                found.append(self._found.get_nowait())
+            except queue.Empty:
+                return found
+
+    def _follow(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._read()
+            except Exception as exc:  # whatever the client raised: read again later
+                log.warning("signal.read_failed", connector=self._connector, error=str(exc))
+                self._stop.wait(self._every_s)
+
+    def _read(self) -> None:
+        batches = self._consumer.poll(timeout_ms=int(self._every_s * 1000))
+        found = 0
+        for records in batches.values():
             for record in records:
                 if record.key != self._name:
                     continue
@@ -75,10 +107,13 @@ class Signals:
                         raise ValueError(signal)
                 except ValueError:
                     signal = {"action": None, "raw": repr(record.value)[:200]}
-                found.append(signal)
+                self._found.put(signal)
+                found += 1
         if found:
             self._consumer.commit()
-        return found
 
     def close(self) -> None:
+        """Stop reading (waits for the poll under way) and leave the group's offset as it is."""
+        self._stop.set()
+        self._reader.join()
         self._consumer.close(autocommit=False)
