@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
+from civicbus.core import heap
+
 from .events import Event, EventBuilder, Rejected
 from .rows import SourceRow, Transaction
 
@@ -77,6 +79,7 @@ def serve(conn: Connection) -> None:
     except Exception as exc:  # a spec this process cannot build: the connector encodes alone
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    heap.settle()
     conn.send("ready")
     while True:
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from civicbus.core import heap
 from civicbus.core.signals import stop_on_signals
 from civicbus.ops.logging import configure
 
@@ -89,6 +90,7 @@ def run(ctx: click.Context, files: tuple[Path, ...], folder: Path | None) -> Non
     except PlanError as exc:
         fail(str(exc))
     supervisor = Supervisor(lambda plan, stop: wiring.run(plan, cfg, stop))
+    heap.settle()
     for path, plan in plans:
         supervisor.start(path, plan)
     metrics.serve(cfg.metrics_port, cfg.metrics_addr)
