@@ -44,10 +44,14 @@ def tree_peak_rss_mb(pid: int) -> float:
 
 
 def children(pid: int) -> list[int]:
-    """The process's direct children (Linux: /proc/PID/task/*/children)."""
+    """The process's direct children (Linux: /proc/PID/task/*/children); raises OSError when
+    the process is gone."""
     found: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        found.extend(int(c) for c in (task / "children").read_text().split())
+        try:
+            found.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:  # the thread ended after it was listed
+            continue
     return found
 
 
