@@ -329,7 +329,7 @@ class LogCapture(Source):
         self._chunk = Chunk(
             low=low,
             high=high,
-            rows={key_of(r, keys): r for r in rows},
+            rows=rows,
             last=[rows[-1][k] for k in keys],
             complete=len(rows) < self._cfg.chunk_size,
         )
@@ -377,13 +377,11 @@ class LogCapture(Source):
         keys = self._cfg.key_columns
         rows = snap["rows"]
         resume, encode, ready = self._resume, bookmark.encode, self._ready.append
-        for values in chunk.rows.values():
+        for values in chunk.remaining(keys):
             rows += 1
-            key = {k: values[k] for k in keys}
-            at = snap.copy()
-            at["key"] = encode(list(key.values()))
-            at["rows"] = rows
-            ready(SourceRow(values=values, key=key, position={"log": resume, "snap": at}))
+            key = [values[k] for k in keys]
+            at = {**snap, "key": encode(key), "rows": rows}
+            ready(SourceRow(values, dict(zip(keys, key, strict=True)), {"log": resume, "snap": at}))
         self._snap = {**snap, "rows": rows, "key": bookmark.encode(chunk.last)}
         if chunk.complete:
             self._end_snapshot()

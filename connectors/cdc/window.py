@@ -33,18 +33,26 @@ class Chunk:
 
     low: Any
     high: Any
-    rows: dict[Key, dict[str, Any]]
-    """The selected rows by key, in key order."""
+    rows: list[dict[str, Any]]
+    """The selected rows, in key order."""
     last: list[Any]
     """The key values of the chunk's last selected row: where the next chunk starts."""
     complete: bool
     """The SELECT returned fewer rows than asked: this is the snapshot's last chunk."""
-    dropped: int = field(default=0)
+    overtaken: set[Key] = field(default_factory=set)
+    """The keys log events changed inside the window (the chunk's or not)."""
 
     def touched(self, key: Key, at: Any) -> None:
         """A log event of the transaction committed at ``at`` changed ``key``."""
-        if self.low <= at <= self.high and self.rows.pop(key, None) is not None:
-            self.dropped += 1
+        if self.low <= at <= self.high:
+            self.overtaken.add(key)
+
+    def remaining(self, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """The rows no change inside the window overtook, in key order. The rows' keys are made
+        only when some change came: a chunk of a quiet table is emitted as selected."""
+        if not self.overtaken:
+            return self.rows
+        return [r for r in self.rows if key_of(r, columns) not in self.overtaken]
 
     def closes_at(self, position: Any) -> bool:
         """Whether the log, having reached ``position``, is past the high watermark."""
