@@ -12,10 +12,19 @@ the one source there was, signals.py, to that).
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
 
 YOUNG_THRESHOLD = 50_000
 """Net container allocations between two collections of the youngest generation (CPython: 700)."""
+
+MALLOC_ARENAS = 2
+"""glibc's malloc arenas at most (its default: 8 per core). A connector's threads each allocate
+rows' larger objects (the chunk selector builds them, the engine frees them), and every arena
+keeps freed memory of its own: 203 -> 198 MB peak RSS with an encode worker, 165 -> 159 MB PSS,
+rows/s unchanged (bench/peer_debezium.py, 300k rows, one run each)."""
+_M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 def settle() -> None:
@@ -23,8 +32,20 @@ def settle() -> None:
     its life and before its work starts. Everything alive then is collected once and frozen
     (never traversed again; still freed when nothing refers to it), and the youngest generation
     is collected every :data:`YOUNG_THRESHOLD` net allocations. Cyclic garbage made afterwards
-    is still collected, later."""
+    is still collected, later. With glibc, malloc keeps at most :data:`MALLOC_ARENAS` arenas
+    from then on, unless ``MALLOC_ARENA_MAX`` was set (glibc read it at start)."""
+    _cap_arenas()
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+
+
+def _cap_arenas() -> None:
+    if "MALLOC_ARENA_MAX" in os.environ:
+        return
+    try:
+        os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):  # not glibc: its own allocator, left as it is
+        return
+    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)

@@ -4,6 +4,9 @@ objects are collected less often, but cyclic garbage is still collected."""
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import sys
 import weakref
 
 from civicbus.core import heap
@@ -31,3 +34,35 @@ def test_settle_freezes_what_is_alive_and_still_collects_cycles() -> None:
     finally:
         gc.unfreeze()
         gc.set_threshold(*before)
+
+
+# Eight threads allocating and freeing blocks too large for Python's own allocator at once, then
+# glibc's report of its arenas (malloc_stats prints one "Arena N:" line each, to stderr).
+_THREADS = """
+import ctypes, sys, threading
+from civicbus.core import heap
+if sys.argv[1] == "settled":
+    heap.settle()
+def churn():
+    for _ in range(20_000):
+        blocks = [bytearray(4096) for _ in range(8)]
+        del blocks
+threads = [threading.Thread(target=churn) for _ in range(8)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _arenas(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_ARENA_MAX"}
+    done = subprocess.run(
+        [sys.executable, "-c", _THREADS, mode], env=env, capture_output=True, text=True, check=True
+    )
+    return sum(line.startswith("Arena ") for line in done.stderr.splitlines())
+
+
+def test_settle_caps_glibcs_malloc_arenas() -> None:
+    assert 1 <= _arenas("settled") <= heap.MALLOC_ARENAS
