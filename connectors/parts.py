@@ -61,6 +61,6 @@ class Parts:
     transactions: Transactions | None = None
     """Set for exactly-once delivery: each batch and its position commit in one transaction."""
     decode: Callable[[bytes], Any] | None = None
+    """Decodes a delivered event (reconciliation turns its ``after`` into a delete's ``before``)."""
     signals: Any = None
     """Signals for this connector (signals.Signals): taken between batches; None: not listened for."""
-    """Decodes a delivered event (reconciliation turns its ``after`` into a delete's ``before``)."""
