@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from bench.procs import PssWatch, cpu_s, pss_mb, tree_cpu_s
 
@@ -22,19 +24,26 @@ child.wait()
 """
 
 
-def test_the_peak_counts_the_process_and_its_children() -> None:
+@contextmanager
+def _tree(script: str, says: str) -> Iterator[subprocess.Popen[str]]:
+    """``script`` run with pipes, once it printed ``says``; ended (stdin closed) on exit."""
     tree = subprocess.Popen(
-        [sys.executable, "-c", _TREE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     try:
-        assert tree.stdout is not None and tree.stdout.readline().strip() == "ready"
-        watch = PssWatch(tree.pid, every_s=0.05)
-        wait_until(lambda: watch.peak_mb >= 100, 60, "the parent's 40 MB and the child's 60 MB summed")
-        assert pss_mb(tree.pid) < 100  # the parent alone holds less: the child was counted too
+        assert tree.stdout is not None and tree.stdout.readline().strip() == says
+        yield tree
     finally:
         assert tree.stdin is not None
         tree.stdin.close()
         tree.wait(timeout=60)
+
+
+def test_the_peak_counts_the_process_and_its_children() -> None:
+    with _tree(_TREE, "ready") as tree:
+        watch = PssWatch(tree.pid, every_s=0.05)
+        wait_until(lambda: watch.peak_mb >= 100, 60, "the parent's 40 MB and the child's 60 MB summed")
+        assert pss_mb(tree.pid) < 100  # the parent alone holds less: the child was counted too
     assert watch.stop() >= 100
     assert pss_mb(tree.pid) == 0.0  # a process that is gone holds nothing
 
@@ -53,15 +62,7 @@ child.wait()
 
 
 def test_cpu_time_counts_the_process_and_its_children() -> None:
-    tree = subprocess.Popen(
-        [sys.executable, "-c", _SPINNING], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert tree.stdout is not None and tree.stdout.readline().strip() == "spun"
+    with _tree(_SPINNING, "spun") as tree:
         assert cpu_s(tree.pid) < 0.5  # the parent only started and waited
         assert tree_cpu_s(tree.pid) >= 0.5
-    finally:
-        assert tree.stdin is not None
-        tree.stdin.close()
-        tree.wait(timeout=60)
     assert cpu_s(tree.pid) == 0.0
