@@ -3,14 +3,17 @@
 A connector's per-row CPU is mostly mapping and encoding (bench/connector.py), and one Python
 process uses one core. :class:`EncodePool` is an :class:`~.events.Events` that hands the front
 of each batch of at least ``min_split`` rows to its worker processes (encode_worker.py) when it
-is submitted, and encodes the rest itself when its result is taken: the engine reads its next
-batch in between, so the workers' encoding overlaps the source's reading. Smaller batches (live
-changes) are encoded here and pay no round trip. The share kept here follows which side
-finished first, so both sides end together.
+is submitted, and encodes the rest itself when its result is taken. Up to ``depth`` batches may
+be open at once, so the engine can hand a worker its next batch before it takes the answer to
+the last: a worker then starts on it at once instead of waiting while the engine produces and
+commits. Smaller batches (live changes) are encoded here and pay no round trip. The share kept
+here moves toward where a worker's answer is ready just when this process has done its share.
 
 Guarantees: the outcomes are exactly those :meth:`EventBuilder.events` gives, in the rows'
-order. A worker that is not ready yet, does not answer within ``answer_timeout_s``, or dies is
-never waited for: its rows are encoded here, it is stopped and logged
+order. Results are taken in the order batches were submitted; a batch submitted before the one
+whose result is taken and never taken itself is abandoned (its answers are read and dropped).
+A worker that is not ready yet, does not answer within ``answer_timeout_s``, or dies is never
+waited for: the rows it held, in every open batch, are encoded here, it is stopped and logged
 (``encode.worker_lost``, counted in ``civicbus_connector_errors_total{stage="encode"}``), and a
 new one is started ``restart_after_s`` later. Workers exit when the connector closes the pool
 or dies (they read their end of a socket pair).
@@ -22,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -49,6 +53,9 @@ class _Worker:
         self._conn: Connection | None = None
         self._ready = False
         self._start_at = 0.0
+        self._tickets = 0
+        self._unanswered: deque[int] = deque()
+        """Tickets of the batches sent and not answered yet, oldest first."""
 
     def ready(self) -> bool:
         """Whether it takes work now; starts it (without waiting) when it is not running."""
@@ -91,34 +98,43 @@ class _Worker:
         finally:
             theirs.close()
 
-    def send(self, rows: Sequence[SourceRow]) -> bool:
+    def send(self, rows: Sequence[SourceRow]) -> int | None:
+        """Send a batch; its ticket for :meth:`result`, or None when the worker was lost instead."""
         assert self._conn is not None
         try:
             columns = self._columns
             self._conn.send([wire_row(r, columns) for r in rows])
-            return True
         except (OSError, ValueError) as exc:
             self.lost(f"did not take a batch: {exc}")
-            return False
+            return None
+        self._tickets += 1
+        self._unanswered.append(self._tickets)
+        return self._tickets
 
     def answered(self) -> bool:
+        """Whether an answer (to the oldest batch unanswered) is waiting to be read."""
         try:
             return self._conn is not None and self._conn.poll()
         except OSError:
             return True  # result() finds out what happened
 
-    def result(self, timeout_s: float) -> list[Outcome] | None:
-        """The answer to the batch sent; None when the worker was lost instead."""
-        assert self._conn is not None
-        try:
-            if not self._conn.poll(timeout_s):
-                self.lost(f"did not answer within {timeout_s:.0f} s")
+    def result(self, ticket: int, timeout_s: float) -> list[Outcome] | None:
+        """The answer to the batch sent with ``ticket``; None when the worker was lost since (or
+        is lost now, not answering within ``timeout_s``). Answers to batches sent before it
+        that nobody took are read and dropped."""
+        while ticket in self._unanswered:
+            assert self._conn is not None
+            try:
+                if not self._conn.poll(timeout_s):
+                    self.lost(f"did not answer within {timeout_s:.0f} s")
+                    return None
+                answer: list[Outcome] = self._conn.recv()
+            except (EOFError, OSError) as exc:
+                self.lost(f"exited: {exc or 'connection closed'}")
                 return None
-            answer: list[Outcome] = self._conn.recv()
-            return answer
-        except (EOFError, OSError) as exc:
-            self.lost(f"exited: {exc or 'connection closed'}")
-            return None
+            if self._unanswered.popleft() == ticket:
+                return answer
+        return None
 
     def lost(self, reason: str) -> None:
         log.warning(
@@ -133,6 +149,7 @@ class _Worker:
 
     def stop(self) -> None:
         self._ready = False
+        self._unanswered.clear()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -145,8 +162,9 @@ class _Worker:
             self._proc = None
 
 
-_Parts = list[tuple[_Worker | None, Sequence[SourceRow]]]
-"""The parts of a batch sent to workers, with the worker (None: it failed to take its part)."""
+_Parts = list[tuple[_Worker, int | None, Sequence[SourceRow]]]
+"""The parts of a batch sent to workers: the worker, its ticket (None: it failed to take its
+part), the rows."""
 
 
 class EncodePool:
@@ -160,6 +178,7 @@ class EncodePool:
         min_split: int = 256,
         answer_timeout_s: float = 60.0,
         restart_after_s: float = 30.0,
+        depth: int = 2,
     ) -> None:
         self._here = spec.builder()
         self._workers = [
@@ -167,15 +186,18 @@ class EncodePool:
         ]
         self._min_split = min_split
         self._timeout_s = answer_timeout_s
-        self._open: _Split | None = None
+        self._depth = depth
+        self._open: deque[_Split] = deque()
+        """Split batches whose result was not taken yet, oldest first."""
         self.share_here = 1 / (workers + 1)
         """The fraction of a split batch encoded in this process; moves toward an even finish."""
 
     def submit(self, rows: Sequence[SourceRow]) -> Encoding:
         """Send the front of ``rows`` to the ready workers now; the rest is encoded here when
-        the result is taken (so the caller can read its next batch meanwhile)."""
-        if self._open is not None:  # an abandoned batch: take its answers, so this one gets its own
-            self._open.drain()
+        the result is taken (so the caller can read its next batch, or submit it, meanwhile).
+        With ``depth`` batches open already, the oldest is abandoned."""
+        while len(self._open) >= self._depth:
+            self._open.popleft()
         ready = [w for w in self._workers if w.ready()] if len(rows) >= self._min_split else []
         if not ready:
             return Deferred(self._here.event, rows)
@@ -185,14 +207,19 @@ class EncodePool:
         for n, worker in enumerate(ready):
             part = rows[n * each : min((n + 1) * each, here_from)]
             if part:
-                sent.append((worker if worker.send(part) else None, part))
-        self._open = _Split(self, sent, rows[here_from:])
-        return self._open
+                sent.append((worker, worker.send(part), part))
+        split = _Split(self, sent, rows[here_from:])
+        self._open.append(split)
+        return split
 
-    def _finish(self, workers_first: bool) -> None:
-        self._open = None
-        step = -0.02 if workers_first else 0.02
-        self.share_here = min(max(self.share_here + step, 0.05), 0.95)
+    def _taken(self, split: _Split, workers_first: bool | None) -> None:
+        """``split``'s result was taken (or failed): it and every batch before it are closed;
+        the share kept here moves by whether the workers had answered first."""
+        while self._open and self._open.popleft() is not split:
+            pass
+        if workers_first is not None:
+            step = -0.02 if workers_first else 0.02
+            self.share_here = min(max(self.share_here + step, 0.05), 0.95)
 
     def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
         return self._here.deletion(row, before)
@@ -217,23 +244,15 @@ class _Split:
         try:
             mine = pool._here.events(self._rows_here)
         except BaseException:
-            self.drain()
+            pool._taken(self, None)
             raise
-        workers_first = all(w is None or w.answered() for w, _ in self._sent)
+        workers_first = all(t is None or w.answered() for w, t, _ in self._sent)
         out: list[Event | Rejected] = []
-        for busy, part in self._sent:
-            answer = busy.result(pool._timeout_s) if busy is not None else None
+        for worker, ticket, part in self._sent:
+            answer = None if ticket is None else worker.result(ticket, pool._timeout_s)
             out += pool._here.events(part) if answer is None else [_outcome(o) for o in answer]
-        pool._finish(workers_first)
+        pool._taken(self, workers_first)
         return out + mine
-
-    def drain(self) -> None:
-        """Take and drop the workers' answers (the batch was abandoned)."""
-        for busy, _ in self._sent:
-            if busy is not None:
-                busy.result(self._pool._timeout_s)
-        self._sent = []
-        self._pool._open = None
 
 
 def _outcome(answer: Outcome) -> Event | Rejected:

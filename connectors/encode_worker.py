@@ -6,17 +6,22 @@ the connector's :class:`~.events.EventBuilder` from it and answers ``"ready"`` (
 ``("failed", reason)``). Then each message is a list of rows in :func:`wire_row` form (the
 values of the columns the mapping reads), answered with one outcome per row in order:
 ``(key, value)`` bytes for an event, ``(field, reason)`` text for a row that cannot be one.
-It exits when the connector closes its end (or dies): it never outlives the connector. It
-imports no settings, registry, database or Kafka library (a unit test checks) and touches
-nothing but its socket.
+Batches are answered in the order they came. A thread of its own takes them off the socket as
+they come, so the connector can send the next batch while this one is encoded without either
+side blocking the other on a full socket. It exits when the connector closes its end (or
+dies): it never outlives the connector. It imports no settings, registry, database or Kafka
+library (a unit test checks) and touches nothing but its socket.
 """
 
 from __future__ import annotations
 
+import pickle
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
+from queue import SimpleQueue
 from typing import Any
 
 from civicbus.core import heap
@@ -81,12 +86,22 @@ def serve(conn: Connection) -> None:
         return
     heap.settle()
     conn.send("ready")
-    while True:
+    batches: SimpleQueue[bytes | None] = SimpleQueue()
+    threading.Thread(target=_receive, args=(conn, batches), name="receive", daemon=True).start()
+    while (batch := batches.get()) is not None:
         try:
-            rows = conn.recv()
-        except (EOFError, OSError):
+            conn.send(encode_all(builder, columns, pickle.loads(batch)))
+        except OSError:
             return
-        conn.send(encode_all(builder, columns, rows))
+
+
+def _receive(conn: Connection, batches: SimpleQueue[bytes | None]) -> None:
+    """Queue each batch as it comes (still pickled); None once the connector closed its end."""
+    try:
+        while True:
+            batches.put(conn.recv_bytes())
+    except (EOFError, OSError):
+        batches.put(None)
 
 
 def main() -> None:

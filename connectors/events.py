@@ -62,8 +62,9 @@ class Events(Protocol):
     """What the engine asks of its event encoding (an :class:`EventBuilder`, or a pool of them)."""
 
     def submit(self, rows: Sequence[SourceRow]) -> Encoding:
-        """Start encoding ``rows`` (work may begin elsewhere at once). The engine takes its
-        result before it submits the next batch."""
+        """Start encoding ``rows`` (work may begin elsewhere at once). The engine takes results
+        in the order it submitted, and submits at most one batch past the oldest not taken; a
+        batch submitted before the one whose result is taken and never taken is dropped."""
         ...
 
     def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:

@@ -165,12 +165,13 @@ class Connector:
 
     def _transactional_loop(self, stop: threading.Event, saved: Position | None, tx: Transactions) -> None:
         """One transaction per batch. After a full batch the next one is read from the source
-        while encode workers encode this one (its encoding is shared) or else while the broker
-        commits it; the next batch is submitted once this one's commit started and produced only
-        once that commit succeeded."""
+        while encode workers encode this one (its encoding is shared), and handed to them at
+        once so they start on it while this one is produced and committed; without workers it
+        is read while the broker commits. A batch is produced only once the commit of the one
+        before it succeeded."""
         p = self.parts
         ahead: list[SourceRow] | None = None
-        encoding: Encoding | None = None  # of ``ahead``, started while the last commit ran
+        encoding: Encoding | None = None  # of ``ahead``, submitted before this batch was produced
         try:
             while not stop.is_set():
                 started = time.monotonic()
@@ -183,18 +184,16 @@ class Connector:
                     if pending is None:
                         pending = p.events.submit(rows)
                     full = len(rows) == self.pace.batch_size
-                    if full and pending.shared:  # read while workers encode
+                    if full and pending.shared:  # read while workers encode, then queue it for them
                         ahead = self._read(position, stop)
+                        encoding = p.events.submit(ahead) if ahead else None
                     try:
                         commit, acks, sent = self._start_batch(tx, rows, pending.result())
                         if full and not pending.shared:  # read while the broker commits
                             ahead = self._read(position, stop)
-                        if ahead:
-                            encoding = p.events.submit(ahead)
+                            encoding = p.events.submit(ahead) if ahead else None
                         commit.wait()
                     except DeliveryFailed as exc:
-                        if encoding is not None and encoding.shared:
-                            encoding.result()  # workers take one batch at a time: finish this one
                         ahead = encoding = None  # read after an uncommitted position: read it again
                         tx.abort()
                         self._retry("produce", "batch.delivery_failed", str(exc), stop)

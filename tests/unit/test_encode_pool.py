@@ -140,6 +140,42 @@ def test_an_abandoned_batch_does_not_answer_for_the_next(pool: EncodePool) -> No
     assert comparable(pool.submit(second).result()) == comparable(SPEC.builder().events(second))
 
 
+@pytest.mark.timeout(120)
+def test_the_next_batch_is_sent_before_the_last_is_taken(pool: EncodePool) -> None:
+    """Both batches are large enough that neither side's socket buffer holds a part or an
+    answer: a worker that read its next batch only once it had sent its answer would block
+    on that answer while the pool blocks on sending (the test would hang to its timeout)."""
+    ready(pool)
+    first, second = rows(20_000), rows(24_000)[4_000:]
+    one, two = pool.submit(first), pool.submit(second)
+    assert one.shared and two.shared
+    assert comparable(one.result()) == comparable(SPEC.builder().events(first))
+    assert comparable(two.result()) == comparable(SPEC.builder().events(second))
+
+
+def test_a_worker_killed_with_two_batches_open_loses_neither(pool: EncodePool) -> None:
+    ready(pool)
+    first, second = rows(3000), rows(3500)[500:]
+    lost = metrics.CONNECTOR_ERRORS.labels("test-pool", "encode")
+    before = lost._value.get()
+    one, two = pool.submit(first), pool.submit(second)
+    victim = pool._workers[1]._proc
+    assert victim is not None
+    os.kill(victim.pid, signal.SIGKILL)
+    assert comparable(one.result()) == comparable(SPEC.builder().events(first))
+    assert comparable(two.result()) == comparable(SPEC.builder().events(second))
+    assert lost._value.get() == before + 1  # one loss, though it held a part of each
+
+
+def test_a_third_batch_submitted_drops_the_oldest_not_taken(pool: EncodePool) -> None:
+    ready(pool)
+    batches = [rows(600), rows(900)[300:], rows(1500)[900:]]
+    encodings = [pool.submit(b) for b in batches]  # the first is never taken
+    for encoding, batch in zip(encodings[1:], batches[1:], strict=True):
+        assert comparable(encoding.result()) == comparable(SPEC.builder().events(batch))
+    assert not pool._open
+
+
 def test_workers_end_with_the_pool() -> None:
     pool = EncodePool(SPEC, workers=1, connector="test-pool", min_split=1)
     pool.submit(rows(5)).result()
