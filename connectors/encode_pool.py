@@ -35,7 +35,7 @@ import structlog
 from civicbus.ops import metrics
 
 from .base import SourceRow
-from .encode_worker import Outcome, pack
+from .encode_worker import Outcome, wire_row
 from .events import Deferred, Encoding, Event, EventSpec, Rejected
 
 log = structlog.get_logger(__name__)
@@ -102,7 +102,8 @@ class _Worker:
         """Send a batch; its ticket for :meth:`result`, or None when the worker was lost instead."""
         assert self._conn is not None
         try:
-            self._conn.send_bytes(pack(rows, self._columns))
+            columns = self._columns
+            self._conn.send([wire_row(r, columns) for r in rows])
         except (OSError, ValueError) as exc:
             self.lost(f"did not take a batch: {exc}")
             return None

@@ -15,7 +15,6 @@ library (a unit test checks) and touches nothing but its socket.
 
 from __future__ import annotations
 
-import io
 import pickle
 import signal
 import sys
@@ -48,19 +47,6 @@ def wire_row(row: SourceRow, columns: Sequence[str]) -> WireRow:
         row.error,
         None if txn is None else (txn.id, txn.order),
     )
-
-
-def pack(rows: Sequence[SourceRow], columns: Sequence[str]) -> bytes:
-    """A batch as the worker reads it: its rows in :func:`wire_row` form, pickled.
-
-    Pickled in the pickler's fast mode (no memo: a batch holds no object twice that matters and
-    no cycle), which the connector's thread pays 0.8 us a row for instead of 2.9: it is the
-    busier side (bench, 20,000 household rows)."""
-    buf = io.BytesIO()
-    pickler = pickle.Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.fast = True
-    pickler.dump([wire_row(r, columns) for r in rows])
-    return buf.getvalue()
 
 
 def from_wire(data: WireRow, columns: Sequence[str]) -> SourceRow:
