@@ -84,7 +84,7 @@ def serve(conn: Connection) -> None:
     except Exception as exc:  # a spec this process cannot build: the connector encodes alone
         conn.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
-    heap.settle()
+    heap.settle(arenas=1)  # its second thread only takes bytes off the socket
     conn.send("ready")
     batches: SimpleQueue[bytes | None] = SimpleQueue()
     threading.Thread(target=_receive, args=(conn, batches), name="receive", daemon=True).start()

@@ -27,25 +27,25 @@ rows/s unchanged (bench/peer_debezium.py, 300k rows, one run each)."""
 _M_ARENA_MAX = -8  # glibc's malloc.h
 
 
-def settle() -> None:
+def settle(arenas: int = MALLOC_ARENAS) -> None:
     """Called once by a long-running process, after it has imported and built what it keeps for
     its life and before its work starts. Everything alive then is collected once and frozen
     (never traversed again; still freed when nothing refers to it), and the youngest generation
     is collected every :data:`YOUNG_THRESHOLD` net allocations. Cyclic garbage made afterwards
-    is still collected, later. With glibc, malloc keeps at most :data:`MALLOC_ARENAS` arenas
-    from then on, unless ``MALLOC_ARENA_MAX`` was set (glibc read it at start)."""
-    _cap_arenas()
+    is still collected, later. With glibc, malloc keeps at most ``arenas`` arenas from then
+    on, unless ``MALLOC_ARENA_MAX`` was set (glibc read it at start)."""
+    _cap_arenas(arenas)
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
-def _cap_arenas() -> None:
+def _cap_arenas(arenas: int) -> None:
     if "MALLOC_ARENA_MAX" in os.environ:
         return
     try:
         os.confstr("CS_GNU_LIBC_VERSION")
     except (ValueError, OSError):  # not glibc: its own allocator, left as it is
         return
-    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
