@@ -3,8 +3,8 @@ into rows with positions, DBLog snapshot chunks between them, restarts at a posi
 
 A database type (pg/, mysql/) supplies the log: :meth:`LogCapture._open_log` starts it at a
 resume point, :meth:`LogCapture._poll` reads one message and reports it through
-:meth:`_begin`, :meth:`_change` and :meth:`_commit`; :meth:`LogCapture._watermark` says where
-the log stands, and its :class:`TableCatalog` checks the table and selects snapshot chunks.
+:meth:`_begin`, :meth:`_change` and :meth:`_commit`; its :class:`TableCatalog` checks the table
+and selects snapshot chunks between watermarks.
 
 Positions: ``{"log": R, "skip": n, "snap": S}``. R is the database's resume point just after the
 last transaction every row of which was handed out (the log restarts there); ``n`` rows of the
@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ import structlog
 from ..base import ColumnUse, Op, Position, Source, SourceRow, SourceUnavailable, Transaction
 from ..sql import bookmark
 from .settings import LogSettings
-from .window import Chunk, Key, key_of
+from .window import Chunk, Key, Selected, key_of
 
 log = structlog.get_logger(__name__)
 Snap = dict[str, Any]
@@ -42,8 +42,7 @@ class _Ahead:
     after: Any
     upto: Any
     """The snapshot's key and bound it was selected for (bookmarks): used only if still current."""
-    selected: Future[tuple[Any, list[dict[str, Any]], Any]]
-    """(low watermark, rows, high watermark)."""
+    selected: Future[Selected]
 
 
 @dataclass
@@ -55,6 +54,8 @@ class _Txn:
     """Its place in the log, compared with the watermarks."""
     ts_ms: int | None
     skip: int
+    xid: Any = None
+    """Its id as the database's snapshots name it (see :class:`Selected`), if it has one."""
     count: int = 0
     held: SourceRow | None = None
 
@@ -70,10 +71,9 @@ class TableCatalog(Protocol):
         """The table's columns."""
         ...
 
-    def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Iterable[dict[str, Any]]:
-        """Up to ``limit`` rows with keys in (after, upto], in key order, every column. Returns once
-        the database answered (the high watermark is read then); turning the rows into Python
-        may wait until they are iterated."""
+    def window(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Selected:
+        """Up to ``limit`` rows with keys in (after, upto], in key order, every column, with the
+        watermarks around their SELECT (see window.py)."""
         ...
 
     def bounds(self) -> tuple[list[Any] | None, int]:
@@ -109,8 +109,11 @@ class LogCapture(Source):
         self._lost_log = False
         self._beat_at = time.monotonic()
         self._ahead: _Ahead | None = None
-        self._seen: list[tuple[Key, Any]] | None = None
-        """Changes received since the next chunk's selection began (its window opens then)."""
+        self._recent: list[tuple[Key, Any, Any]] = []
+        """The changes handed out while a snapshot runs, as (key, place, xid), that a chunk not
+        opened yet may not have seen: each chunk checks them when it opens (its SELECT ran
+        before some were received, and may have missed some received before it ran), and keeps
+        those it did not see for the next."""
         self._selecting: ThreadPoolExecutor | None = None
 
     def describe(self) -> dict[str, str]:
@@ -168,18 +171,19 @@ class LogCapture(Source):
         """Everything before ``resume`` is saved: the database may discard that log; when idle,
         ``idle_at`` is where the log stands, nothing of the table's before it unsaved."""
 
-    @abstractmethod
-    def _watermark(self) -> Any:
-        """The log's position now, from the database (a chunk's low and high watermarks)."""
-
-    def _selector(self) -> tuple[TableCatalog, Callable[[], Any]] | None:
-        """A second session on the database and its watermark query, for selecting the next
-        snapshot chunk on a thread while the current one is emitted (None: one at a time)."""
+    def _selector(self) -> TableCatalog | None:
+        """A second session on the database, for selecting the next snapshot chunk on a thread
+        while the current one is emitted (None: one at a time)."""
         return None
 
     # --- reports from _poll ---------------------------------------------------------------------
-    def _begin(self, txn_id: str, at: Any, ts_ms: int | None) -> None:
-        self._txn = _Txn(txn_id, at, ts_ms, skip=self._skip)
+    def _begin(self, txn_id: str, at: Any, ts_ms: int | None, xid: Any = None) -> None:
+        """A transaction starts at ``at`` in the log (``xid``: see :class:`Selected`). An open
+        chunk whose high watermark it passes is emitted first: the log is in commit order, so
+        every change its SELECT saw has been received, and this transaction's come after it."""
+        if self._chunk is not None and self._chunk.closes_at(at):
+            self._close_chunk()
+        self._txn = _Txn(txn_id, at, ts_ms, skip=self._skip, xid=xid)
         self._skip = 0
 
     def _change(self, op: Op, values: dict[str, Any], before: dict[str, Any] | None, at: Any = None) -> None:
@@ -187,12 +191,11 @@ class LogCapture(Source):
         transaction's place is not known yet)."""
         txn = self._txn
         assert txn is not None, "a change outside a transaction"
-        if self._chunk is not None or self._seen is not None:
+        if self._snap is not None:
             key, place = key_of(values, self._cfg.key_columns), txn.at if at is None else at
+            self._recent.append((key, place, txn.xid))
             if self._chunk is not None:
-                self._chunk.touched(key, place)
-            if self._seen is not None:
-                self._seen.append((key, place))
+                self._chunk.touched(key, place, txn.xid)
         row = SourceRow(
             values=values,
             key={k: values[k] for k in self._cfg.key_columns},
@@ -274,8 +277,9 @@ class LogCapture(Source):
         self._drop_ahead()
         selector = self._selector()
         if selector is not None:
-            selector[0].close()  # a session the database may have dropped: the next opens afresh
+            selector.close()  # a session the database may have dropped: the next opens afresh
         self._ready.clear()
+        self._recent = []
         self._txn = self._chunk = None
         position: dict[str, Any] = dict(after) if after is not None else {"log": self._log_start()}
         if after is None and self._cfg.snapshot == "initial":
@@ -314,38 +318,35 @@ class LogCapture(Source):
         if snap["upto"] is None:
             self._end_snapshot()
             return
-        ahead, seen = self._ahead, self._seen or []
-        self._ahead = self._seen = None
+        ahead, self._ahead = self._ahead, None
         if ahead is not None and (ahead.after, ahead.upto) == (snap["key"], snap["upto"]):
-            low, rows, high = ahead.selected.result()
+            selected = ahead.selected.result()
         else:
-            seen = []
             after = bookmark.decode(snap["key"]) if snap["key"] else None
-            low, rows, high = self._select(self._tables, self._watermark, after, snap["upto"])
+            selected = self._select(self._tables, after, snap["upto"])
+        rows = selected.rows
         if not rows:
             self._end_snapshot()
             return
         keys = self._cfg.key_columns
-        self._chunk = Chunk(
-            low=low,
-            high=high,
+        chunk = Chunk(
+            low=selected.low,
+            high=selected.high,
             rows=rows,
             last=[rows[-1][k] for k in keys],
             complete=len(rows) < self._cfg.chunk_size,
+            unseen=selected.unseen,
         )
-        for key, at in seen:  # changes received before the chunk was taken up, inside its window
-            self._chunk.touched(key, at)
-        if not self._chunk.complete:
-            self._select_ahead(self._chunk.last, snap["upto"])
+        # a change this chunk saw was seen by every later one (their SELECTs run later)
+        self._recent = [change for change in self._recent if chunk.overtakes(change[1], change[2])]
+        chunk.overtaken.update(key for key, _, _ in self._recent)
+        self._chunk = chunk
+        if not chunk.complete:
+            self._select_ahead(chunk.last, snap["upto"])
 
-    def _select(
-        self, tables: TableCatalog, watermark: Callable[[], Any], after: Sequence[Any] | None, upto: Any
-    ) -> tuple[Any, list[dict[str, Any]], Any]:
-        """A chunk between its two watermarks: (low, rows, high)."""
-        low = watermark()
-        received = tables.chunk(after, bookmark.decode(upto), self._cfg.chunk_size)
-        high = watermark()
-        return low, list(received), high
+    def _select(self, tables: TableCatalog, after: Sequence[Any] | None, upto: Any) -> Selected:
+        """The chunk after ``after``, up to the snapshot's bound ``upto`` (a bookmark)."""
+        return tables.window(after, bookmark.decode(upto), self._cfg.chunk_size)
 
     def _select_ahead(self, after: list[Any], upto: Any) -> None:
         """Start selecting the chunk after ``after`` on the selector's thread (when there is one)."""
@@ -354,18 +355,14 @@ class LogCapture(Source):
             return
         if self._selecting is None:
             self._selecting = ThreadPoolExecutor(1, thread_name_prefix="snapshot-chunk")
-        tables, watermark = selector
-        self._seen = []
         self._ahead = _Ahead(
-            bookmark.encode(after),
-            upto,
-            self._selecting.submit(self._select, tables, watermark, after, upto),
+            bookmark.encode(after), upto, self._selecting.submit(self._select, selector, after, upto)
         )
 
     def _drop_ahead(self) -> None:
         """Forget the chunk being selected ahead (the snapshot ended, or the log restarts); returns
         once its selection is over, so its session is free."""
-        ahead, self._ahead, self._seen = self._ahead, None, None
+        ahead, self._ahead = self._ahead, None
         if ahead is not None and not ahead.selected.cancel():
             ahead.selected.exception()  # waits; what it raised no longer matters
 
@@ -390,6 +387,7 @@ class LogCapture(Source):
 
     def _end_snapshot(self) -> None:
         self._drop_ahead()
+        self._recent = []
         if self._snap is not None:
             log.info("source.snapshot_done", table=self._cfg.table, rows=self._snap["rows"])
         self._snap = None
@@ -444,4 +442,4 @@ class LogCapture(Source):
             self._selecting = None
         selector = self._selector()
         if selector is not None:
-            selector[0].close()
+            selector.close()

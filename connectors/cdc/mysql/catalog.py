@@ -1,6 +1,6 @@
-"""What the binlog source asks the server outside the binlog: checks, binlog positions (the
-watermarks), snapshot chunks, the table's bounds, how much binlog lies ahead. One read-only
-pymysql session."""
+"""What the binlog source asks the server outside the binlog: checks, binlog positions, snapshot
+chunks between watermarks, the table's bounds, how much binlog lies ahead. One read-only pymysql
+session."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 import pymysql
 import pymysql.cursors
 
+from ..window import Selected
 from .settings import BinlogSettings
 
 Point = tuple[int, int]
@@ -34,6 +35,8 @@ class Catalog:
         self.name = name
         self._table = f"{quoted(self.schema)}.{quoted(self.name)}"
         self._conn: pymysql.connections.Connection[Any] | None = None
+        self._names_snapshot = False
+        """The server said where in the binlog a consistent snapshot stands (MariaDB)."""
 
     def _session(self) -> pymysql.cursors.DictCursor:
         if self._conn is None or not self._conn.open:
@@ -89,7 +92,35 @@ class Catalog:
         """The binlog files the server still has, oldest first, with their sizes."""
         return [(str(r["Log_name"]), int(r["File_size"])) for r in self._all("SHOW BINARY LOGS")]
 
+    def window(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Selected:
+        """:meth:`chunk` in a consistent-snapshot transaction of its own. MariaDB names the binlog
+        position of that snapshot (``Binlog_snapshot_position``): every transaction before it
+        was seen, none after, so it is both watermarks. A server that does not (MySQL) gives the
+        binlog positions before and after the SELECT; a transaction already in the binlog but not
+        yet committed in InnoDB when the SELECT runs can then be missed before the low one."""
+        before = None if self._names_snapshot else point(*self.master())
+        try:
+            with self._session() as cur:
+                cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+                cur.execute("SHOW STATUS LIKE 'binlog_snapshot_%'")
+                status = {r["Variable_name"].lower(): r["Value"] for r in cur.fetchall()}
+            rows = self.chunk(after, upto, limit)
+            with self._session() as cur:
+                cur.execute("COMMIT")
+        except BaseException:
+            self.close()  # a session left inside a transaction is not used again
+            raise
+        if "binlog_snapshot_file" in status:
+            self._names_snapshot = True
+            at = point(status["binlog_snapshot_file"], int(status["binlog_snapshot_position"]))
+            return Selected(at, rows, at)
+        if before is None:  # not the server it was: ask again, reading the low watermark first
+            self._names_snapshot = False
+            return self.window(after, upto, limit)
+        return Selected(before, rows, point(*self.master()))
+
     def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows with keys in (after, upto], in key order, every column."""
         keys = ", ".join(quoted(c) for c in self._cfg.key_columns)
         marks = ", ".join(["%s"] * len(self._cfg.key_columns))
         where = f"({keys}) <= ({marks})"

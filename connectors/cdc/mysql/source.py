@@ -10,7 +10,6 @@ its binlog by age, not for this reader: a position whose file was purged is repo
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pymysql
@@ -107,11 +106,8 @@ class BinlogSource(LogCapture):
         return self._reached
 
     # --- snapshot queries ----------------------------------------------------------------------
-    def _watermark(self) -> Any:
-        return point(*self._catalog.master())
-
-    def _selector(self) -> tuple[Catalog, Callable[[], Any]]:
-        return self._chunks, lambda: point(*self._chunks.master())
+    def _selector(self) -> Catalog:
+        return self._chunks
 
     def health(self, after: Position | None) -> SourceHealth | None:
         """Binlog bytes written after the saved position (the server does not keep them for us)."""

@@ -1,5 +1,5 @@
 """What the source asks PostgreSQL outside the replication stream: checks, the publication and
-slot, WAL positions, snapshot chunks, the slot's lag. A normal (psycopg 3) session, read-only
+slot, snapshot chunks between WAL positions, the slot's lag. A normal (psycopg 3) session, read-only
 except for the statements that create the publication and the slot."""
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import ExecStatus, Format
 from psycopg.rows import dict_row
 
+from ..window import Selected
 from .settings import PgLogSettings
+from .visibility import Snapshot
+
+MIN_SERVER = 130000
+"""PostgreSQL 13: ``pg_current_snapshot()``, which tells a chunk which changes it saw."""
 
 
 def split_table(table: str) -> tuple[str, str]:
@@ -47,6 +52,14 @@ def fetch(
     return names, tx.load_rows(0, result.ntuples, tuple)
 
 
+def _command(conn: psycopg.Connection[Any], statement: bytes) -> None:
+    """Run a statement without parameters or rows on an autocommit session, as :func:`fetch`
+    does (psycopg's own transaction state is not updated)."""
+    result = conn.pgconn.exec_(statement)
+    if result.status != ExecStatus.COMMAND_OK:
+        raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+
+
 class Catalog:
     """A session on the source database for everything but the change stream."""
 
@@ -72,6 +85,11 @@ class Catalog:
         """Everything that keeps this table from being captured from the log, at once."""
         conn = self._session()
         found = []
+        if conn.info.server_version < MIN_SERVER:
+            found.append(
+                f"source: the server is PostgreSQL {conn.info.server_version // 10000}; log-based capture "
+                f"needs {MIN_SERVER // 10000} or later"
+            )
         wal = conn.execute("SHOW wal_level").fetchone()
         if wal and wal["wal_level"] != "logical":
             found.append(
@@ -144,10 +162,24 @@ class Catalog:
             conn.close()
         return True
 
-    def wal_lsn(self) -> int:
-        """The server's WAL write position now."""
-        _, [(at,)] = fetch(self._session(), sql.SQL("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
-        return int(at)
+    def window(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Selected:
+        """:meth:`chunk` in a REPEATABLE READ transaction of its own, with the WAL positions
+        around it and the transactions its snapshot saw: the low watermark is read once the
+        snapshot is taken, the high one (the WAL insert position, past every commit the
+        snapshot saw) after the rows."""
+        conn = self._session()
+        try:
+            _command(conn, b"BEGIN ISOLATION LEVEL REPEATABLE READ")
+            _, [(low, seen)] = fetch(
+                conn, sql.SQL("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, pg_current_snapshot()::text")
+            )
+            rows = self.chunk(after, upto, limit)
+            _, [(high,)] = fetch(conn, sql.SQL("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"))
+            _command(conn, b"COMMIT")
+        except BaseException:
+            self.close()  # a session left inside a transaction is not used again
+            raise
+        return Selected(int(low), rows, int(high), Snapshot.parse(seen).unseen)
 
     def chunk(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> list[dict[str, Any]]:
         """Up to ``limit`` rows with keys in (after, upto], in key order, every column.

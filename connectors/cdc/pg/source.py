@@ -88,7 +88,9 @@ class PgLogSource(LogCapture):
 
     def _on(self, message: pgoutput.Message) -> None:
         if isinstance(message, pgoutput.Begin):
-            self._begin(f"{message.xid}:{message.final_lsn}", message.final_lsn, message.commit_ts_ms)
+            self._begin(
+                f"{message.xid}:{message.final_lsn}", message.final_lsn, message.commit_ts_ms, message.xid
+            )
         elif isinstance(message, pgoutput.Commit):
             self._commit(message.end_lsn, message.end_lsn)
         elif isinstance(message, pgoutput.Relation):
@@ -135,11 +137,8 @@ class PgLogSource(LogCapture):
                 self._stream.ask_position()  # so the next heartbeat knows a fresher position
 
     # --- snapshot queries ----------------------------------------------------------------------
-    def _watermark(self) -> Any:
-        return self._catalog.wal_lsn()
-
-    def _selector(self) -> tuple[Catalog, Callable[[], Any]]:
-        return self._chunks, self._chunks.wal_lsn
+    def _selector(self) -> Catalog:
+        return self._chunks
 
     def health(self, after: Position | None) -> SourceHealth | None:
         with self._available("ask"):
