@@ -18,12 +18,14 @@ from civicbus.connectors.cdc.settings import LogSettings
 from civicbus.connectors.cdc.window import Chunk, Selected
 
 Message = tuple[Any, ...]
+Select = Callable[[list[dict[str, Any]]], Selected]
+"""One chunk's SELECT: the rows the table has now, with the watermarks and visibility it saw."""
 
 
 class _Table:
     """The table as each chunk's SELECT saw it: ``selects`` answers the chunks in turn."""
 
-    def __init__(self, rows: dict[int, str], selects: list[Callable[[list[dict[str, Any]]], Selected]]) -> None:
+    def __init__(self, rows: dict[int, str], selects: list[Select]) -> None:
         self.rows = rows
         self._selects = selects
 
@@ -106,34 +108,36 @@ def _last(events: list[tuple[Op, int, str]]) -> dict[int, str]:
     return state
 
 
-def _saw_all(low: int, high: int) -> Callable[[list[dict[str, Any]]], Selected]:
+def _saw_all(low: int, high: int) -> Select:
     return lambda rows: Selected(low, rows, high, lambda xid: False)
 
 
 def test_a_change_handed_out_before_a_select_that_missed_it_drops_that_row() -> None:
     """PostgreSQL: transaction 7 is in the WAL before the chunk's low watermark, and handed out
     before the chunk opens, yet the chunk's snapshot had not seen it commit."""
-    table = _Table({1: "a", 2: "b", 3: "old", 4: "d"}, [])
-    table._selects = [
-        _saw_all(10, 20),
-        lambda rows: Selected(40, rows, 50, lambda xid: xid == 7),  # 3 selected as "old"
-    ]
+    table = _Table(
+        {1: "a", 2: "b", 3: "old", 4: "d"},
+        [
+            _saw_all(10, 20),
+            lambda rows: Selected(40, rows, 50, lambda xid: xid == 7),  # 3 selected as "old"
+        ],
+    )
     log = [("begin", 30, 7), ("change", "u", 3, "new"), ("commit", 31)]
     events = _run(table, log)
     assert events == [("r", 1, "a"), ("r", 2, "b"), ("u", 3, "new"), ("r", 4, "d")]
 
 
 def test_a_change_the_select_saw_keeps_the_row_even_inside_the_window() -> None:
-    table = _Table({1: "a", 2: "new"}, [])
-    table._selects = [lambda rows: Selected(10, rows, 20, lambda xid: xid != 7)]  # saw 7's update
-    events = _run(table, [("begin", 15, 7), ("change", "u", 2, "new"), ("commit", 16)])
+    saw_7 = [lambda rows: Selected(10, rows, 20, lambda xid: xid != 7)]  # 2 selected as "new"
+    events = _run(
+        _Table({1: "a", 2: "new"}, saw_7), [("begin", 15, 7), ("change", "u", 2, "new"), ("commit", 16)]
+    )
     assert events == [("u", 2, "new"), ("r", 1, "a"), ("r", 2, "new")]
 
 
 def test_a_transaction_past_the_high_watermark_follows_the_chunk_it_changed() -> None:
     """The chunk is emitted at that transaction's BEGIN, not after its rows."""
-    table = _Table({1: "old", 2: "b"}, [])
-    table._selects = [lambda rows: Selected(10, rows, 20, lambda xid: xid == 8)]
+    table = _Table({1: "old", 2: "b"}, [lambda rows: Selected(10, rows, 20, lambda xid: xid == 8)])
     events = _run(table, [("begin", 25, 8), ("change", "u", 1, "new"), ("commit", 26)])
     assert events == [("r", 1, "old"), ("r", 2, "b"), ("u", 1, "new")]
     assert _last(events) == {1: "new", 2: "b"}
@@ -141,9 +145,11 @@ def test_a_transaction_past_the_high_watermark_follows_the_chunk_it_changed() ->
 
 def test_a_missed_change_still_unseen_by_the_next_select_drops_that_row_too() -> None:
     """A change stays checked against later chunks until one of their SELECTs saw it."""
-    table = _Table({1: "a", 2: "b", 3: "old", 4: "d", 5: "old"}, [])
-    unseen_7 = lambda rows: Selected(40, rows, 50, lambda xid: xid == 7)  # noqa: E731
-    table._selects = [_saw_all(10, 20), unseen_7, unseen_7]
+
+    def unseen_7(rows: list[dict[str, Any]]) -> Selected:
+        return Selected(40, rows, 50, lambda xid: xid == 7)
+
+    table = _Table({1: "a", 2: "b", 3: "old", 4: "d", 5: "old"}, [_saw_all(10, 20), unseen_7, unseen_7])
     log = [("begin", 30, 7), ("change", "u", 5, "new"), ("commit", 31)]
     events = _run(table, log)
     assert events == [("r", 1, "a"), ("r", 2, "b"), ("u", 5, "new"), ("r", 3, "old"), ("r", 4, "d")]
@@ -153,8 +159,8 @@ def test_without_visibility_a_change_at_or_after_the_low_watermark_overtakes() -
     """A binlog: MariaDB names the position of the chunk's read view, both watermarks. The second
     chunk stands at 30 (selected ahead, while the first was open): the change at 35 is newer than
     its copy of row 3, the one at 15 is not newer than its copy of row 4."""
-    table = _Table({1: "a", 2: "b", 3: "old", 4: "d"}, [])
-    table._selects = [lambda rows: Selected(20, rows, 20), lambda rows: Selected(30, rows, 30)]
+    at_20, at_30 = (lambda rows: Selected(20, rows, 20)), (lambda rows: Selected(30, rows, 30))
+    table = _Table({1: "a", 2: "b", 3: "old", 4: "d"}, [at_20, at_30])
     log = [("begin", 15, None), ("change", "u", 4, "d"), ("commit", 16)]
     log += [("begin", 35, None), ("change", "u", 3, "new"), ("commit", 36)]
     events = _run(table, log)
