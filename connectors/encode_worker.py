@@ -24,8 +24,6 @@ from multiprocessing.connection import Connection
 from queue import SimpleQueue
 from typing import Any
 
-import orjson
-
 from civicbus.core import heap
 
 from .events import Event, EventBuilder, Rejected
@@ -36,16 +34,14 @@ Outcome = tuple[bytes, bytes] | tuple[str, str]
 
 
 def wire_row(row: SourceRow, columns: Sequence[str]) -> WireRow:
-    """A row as plain tuples, with only the ``columns`` its mapping reads, and its position as
-    the JSON its event carries: what pickles fastest (a snapshot row's position is a nested
-    dict, which costs more to pickle and unpickle than to turn into JSON here)."""
+    """A row as plain tuples, with only the ``columns`` its mapping reads: what pickles fastest."""
     txn = row.transaction
     before = row.before
     return (
         tuple(map(row.values.get, columns)),
         row.key,
         row.op,
-        orjson.dumps(row.position),
+        row.position,
         row.source_ts_ms,
         None if before is None else tuple(map(before.get, columns)),
         row.error,
@@ -54,12 +50,11 @@ def wire_row(row: SourceRow, columns: Sequence[str]) -> WireRow:
 
 
 def from_wire(data: WireRow, columns: Sequence[str]) -> SourceRow:
-    """The row :func:`wire_row` sent, its position the JSON it came as (what its event needs)."""
     values, key, op, position, ts, before, error, txn = data
     return SourceRow(
         values=dict(zip(columns, values, strict=True)),
         key=key,
-        position=orjson.Fragment(position),
+        position=position,
         op=op,
         source_ts_ms=ts,
         error=error,
