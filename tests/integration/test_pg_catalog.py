@@ -1,6 +1,6 @@
 """PostgreSQL snapshot chunks, on the real server: exactly the rows of the server's own two-sided
 key range, in its own order (an ICU collation here, which Python's string order does not follow),
-for a key of two columns."""
+for a key of two columns; and which transactions a chunk's SELECT saw."""
 
 from __future__ import annotations
 
@@ -73,3 +73,48 @@ def test_a_failed_chunk_query_raises_the_servers_error(postgres_url: str) -> Non
                 catalog.chunk(None, [1], 10)
         finally:
             catalog.close()
+
+
+def test_a_chunks_window_says_which_transactions_its_select_saw(postgres_url: str) -> None:
+    """A transaction running while the chunk is selected is unseen, one committed before is seen,
+    asked with the 32-bit ids pgoutput's BEGIN carries; the session is left outside a
+    transaction, also after a failed SELECT."""
+    with fresh_database(postgres_url) as db:
+        dsn = sa.make_url(db.reader_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as setup:
+            setup.execute("CREATE TABLE t (id int PRIMARY KEY, v text)")
+            setup.execute("INSERT INTO t VALUES (1, 'a'), (2, 'b')")
+
+        def xid(conn: psycopg.Connection[tuple[int]]) -> int:
+            row = conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+            assert row is not None
+            return int(row[0]) % (1 << 32)
+
+        catalog = Catalog(PgLogSettings(url=db.reader_url, table="t", key_columns=["id"]), dsn)
+        with psycopg.connect(dsn) as running, psycopg.connect(dsn) as committed:
+            try:
+                running.execute("UPDATE t SET v = 'x' WHERE id = 1")
+                running_xid = xid(running)
+                committed.execute("UPDATE t SET v = 'c' WHERE id = 2")
+                committed_xid = xid(committed)
+                committed.commit()
+                first = catalog.window(None, [2], 10)
+                assert [(r["id"], r["v"]) for r in first.rows] == [(1, "a"), (2, "c")]
+                assert first.unseen is not None and first.low <= first.high
+                assert first.unseen(running_xid) and not first.unseen(committed_xid)
+                running.commit()
+                later = catalog.window(None, [2], 10)
+                assert [(r["id"], r["v"]) for r in later.rows] == [(1, "x"), (2, "c")]
+                assert later.unseen is not None and not later.unseen(running_xid)
+                assert later.unseen(xid(running))  # begun after the SELECT
+                assert first.high <= later.low
+            finally:
+                catalog.close()
+
+        missing = Catalog(PgLogSettings(url=db.reader_url, table="gone", key_columns=["id"]), dsn)
+        try:
+            with pytest.raises(psycopg.errors.UndefinedTable):
+                missing.window(None, [1], 10)
+            assert "source.table: 'gone' not found" in missing.problems()  # the session still answers
+        finally:
+            missing.close()

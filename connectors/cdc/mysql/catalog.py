@@ -44,7 +44,8 @@ class Catalog:
                 **self._connect, autocommit=True, cursorclass=pymysql.cursors.DictCursor
             )
             with self._conn.cursor() as cur:
-                cur.execute("SET SESSION TRANSACTION READ ONLY")
+                # a chunk's SELECT must read the consistent snapshot its transaction started with
+                cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         cursor: pymysql.cursors.DictCursor = self._conn.cursor()
         return cursor
 
