@@ -171,7 +171,7 @@ class Connector:
         before it succeeded."""
         p = self.parts
         ahead: list[SourceRow] | None = None
-        encoding: Encoding | None = None  # of ``ahead``, submitted before this batch was produced
+        encoding: Encoding | None = None  # of ``ahead``, submitted as soon as it was read
         try:
             while not stop.is_set():
                 started = time.monotonic()

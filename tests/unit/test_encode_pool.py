@@ -63,7 +63,7 @@ def rows(n: int) -> list[SourceRow]:
             SourceRow(
                 values=values,
                 key={"id": i},
-                position={"at": i},
+                position={"log": i * 64, "snap": {"key": [{"t": "plain", "v": i}], "rows": i}},
                 op="u" if before else "c",
                 source_ts_ms=1_700_000_000_000 + i,
                 before=before,
