@@ -34,6 +34,11 @@ from .window import Chunk, Key, Selected, key_of
 log = structlog.get_logger(__name__)
 Snap = dict[str, Any]
 
+HISTORY = 50_000
+"""Changes kept for chunks not opened yet (:attr:`LogCapture._recent`). A transaction the log
+handed out before a chunk's SELECT yet invisible to it is among the last few received; more are
+kept only while a chunk selected ahead waits to open, and past this it is selected again."""
+
 
 @dataclass
 class _Ahead:
@@ -43,6 +48,8 @@ class _Ahead:
     upto: Any
     """The snapshot's key and bound it was selected for (bookmarks): used only if still current."""
     selected: Future[Selected]
+    forgotten: int
+    """How many changes the history had forgotten when the selection began."""
 
 
 @dataclass
@@ -109,11 +116,14 @@ class LogCapture(Source):
         self._lost_log = False
         self._beat_at = time.monotonic()
         self._ahead: _Ahead | None = None
-        self._recent: list[tuple[Key, Any, Any]] = []
+        self._recent: deque[tuple[Key, Any, Any]] = deque(maxlen=HISTORY)
         """The changes handed out while a snapshot runs, as (key, place, xid), that a chunk not
         opened yet may not have seen: each chunk checks them when it opens (its SELECT ran
         before some were received, and may have missed some received before it ran), and keeps
         those it did not see for the next."""
+        self._forgotten = 0
+        """Changes the full history dropped: a chunk selected ahead before one was dropped is
+        selected again when it opens."""
         self._selecting: ThreadPoolExecutor | None = None
 
     def describe(self) -> dict[str, str]:
@@ -193,6 +203,8 @@ class LogCapture(Source):
         assert txn is not None, "a change outside a transaction"
         if self._snap is not None:
             key, place = key_of(values, self._cfg.key_columns), txn.at if at is None else at
+            if len(self._recent) == HISTORY:
+                self._forgotten += 1
             self._recent.append((key, place, txn.xid))
             if self._chunk is not None:
                 self._chunk.touched(key, place, txn.xid)
@@ -279,7 +291,7 @@ class LogCapture(Source):
         if selector is not None:
             selector.close()  # a session the database may have dropped: the next opens afresh
         self._ready.clear()
-        self._recent = []
+        self._recent.clear()
         self._txn = self._chunk = None
         position: dict[str, Any] = dict(after) if after is not None else {"log": self._log_start()}
         if after is None and self._cfg.snapshot == "initial":
@@ -319,7 +331,8 @@ class LogCapture(Source):
             self._end_snapshot()
             return
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and (ahead.after, ahead.upto) == (snap["key"], snap["upto"]):
+        current = (snap["key"], snap["upto"], self._forgotten)
+        if ahead is not None and (ahead.after, ahead.upto, ahead.forgotten) == current:
             selected = ahead.selected.result()
         else:
             after = bookmark.decode(snap["key"]) if snap["key"] else None
@@ -335,11 +348,15 @@ class LogCapture(Source):
             rows=rows,
             last=[rows[-1][k] for k in keys],
             complete=len(rows) < self._cfg.chunk_size,
+            columns=keys,
             unseen=selected.unseen,
         )
         # a change this chunk saw was seen by every later one (their SELECTs run later)
-        self._recent = [change for change in self._recent if chunk.overtakes(change[1], change[2])]
-        chunk.overtaken.update(key for key, _, _ in self._recent)
+        kept = [change for change in self._recent if chunk.overtakes(change[1], change[2])]
+        self._recent.clear()
+        self._recent.extend(kept)
+        for key, _, _ in kept:
+            chunk.overtake(key)
         self._chunk = chunk
         if not chunk.complete:
             self._select_ahead(chunk.last, snap["upto"])
@@ -355,9 +372,8 @@ class LogCapture(Source):
             return
         if self._selecting is None:
             self._selecting = ThreadPoolExecutor(1, thread_name_prefix="snapshot-chunk")
-        self._ahead = _Ahead(
-            bookmark.encode(after), upto, self._selecting.submit(self._select, selector, after, upto)
-        )
+        selected = self._selecting.submit(self._select, selector, after, upto)
+        self._ahead = _Ahead(bookmark.encode(after), upto, selected, self._forgotten)
 
     def _drop_ahead(self) -> None:
         """Forget the chunk being selected ahead (the snapshot ended, or the log restarts); returns
@@ -374,7 +390,7 @@ class LogCapture(Source):
         keys = self._cfg.key_columns
         rows = snap["rows"]
         resume, encode, ready = self._resume, bookmark.encode, self._ready.append
-        for values in chunk.remaining(keys):
+        for values in chunk.remaining():
             rows += 1
             key = [values[k] for k in keys]
             at = {**snap, "key": encode(key), "rows": rows}
@@ -387,7 +403,7 @@ class LogCapture(Source):
 
     def _end_snapshot(self) -> None:
         self._drop_ahead()
-        self._recent = []
+        self._recent.clear()
         if self._snap is not None:
             log.info("source.snapshot_done", table=self._cfg.table, rows=self._snap["rows"])
         self._snap = None

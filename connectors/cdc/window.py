@@ -62,10 +62,12 @@ class Chunk:
     """The key values of the chunk's last selected row: where the next chunk starts."""
     complete: bool
     """The SELECT returned fewer rows than asked: this is the snapshot's last chunk."""
+    columns: Sequence[str]
+    """The key columns."""
     unseen: Callable[[Any], bool] | None = None
     overtaken: set[Key] = field(default_factory=set)
-    """The keys of the changes handed out before this chunk that its SELECT did not see (the
-    chunk's or not)."""
+    """The keys of the chunk's rows that a change handed out before it carries newer."""
+    _keys: set[Key] | None = field(default=None, init=False, repr=False)
 
     def overtakes(self, at: Any, txn: Any) -> bool:
         """Whether a change of the transaction ``txn``, at ``at`` in the log, is newer than this
@@ -77,14 +79,22 @@ class Chunk:
     def touched(self, key: Key, at: Any, txn: Any = None) -> None:
         """A change of ``key`` (see :meth:`overtakes`) is handed out before this chunk."""
         if self.overtakes(at, txn):
+            self.overtake(key)
+
+    def overtake(self, key: Key) -> None:
+        """Leave the row of ``key`` to a change, if this chunk has it. The rows' keys are made at
+        the first call: a chunk of a quiet table is never keyed, and what is kept here is bounded
+        by the chunk, however many rows a concurrent transaction changes."""
+        if self._keys is None:
+            self._keys = {key_of(r, self.columns) for r in self.rows}
+        if key in self._keys:
             self.overtaken.add(key)
 
-    def remaining(self, columns: Sequence[str]) -> list[dict[str, Any]]:
-        """The rows no change overtook, in key order. The rows' keys are made only when some
-        change came: a chunk of a quiet table is emitted as selected."""
+    def remaining(self) -> list[dict[str, Any]]:
+        """The rows no change overtook, in key order."""
         if not self.overtaken:
             return self.rows
-        return [r for r in self.rows if key_of(r, columns) not in self.overtaken]
+        return [r for r in self.rows if key_of(r, self.columns) not in self.overtaken]
 
     def closes_at(self, position: Any) -> bool:
         """Whether the log, having reached ``position``, is past the high watermark: every change

@@ -77,12 +77,12 @@ def test_an_unknown_message_is_an_error_not_a_silent_skip() -> None:
 
 def test_a_change_at_or_after_the_low_watermark_drops_the_chunk_row_one_before_it_does_not() -> None:
     rows = [{"id": i} for i in (1, 2, 3)]
-    chunk = window.Chunk(low=100, high=200, rows=rows, last=[3], complete=False)
-    assert chunk.remaining(["id"]) == rows  # no change came: every row, as selected
+    chunk = window.Chunk(low=100, high=200, rows=rows, last=[3], complete=False, columns=["id"])
+    assert chunk.remaining() == rows  # no change came: every row, as selected
     chunk.touched(("1",), 99)  # committed before the chunk was selected: the chunk's copy is newer
     chunk.touched(("2",), 150)  # between the watermarks: the change carries the newer state
     chunk.touched(("9",), 150)  # not in the chunk
-    assert [r["id"] for r in chunk.remaining(["id"])] == [1, 3]
+    assert [r["id"] for r in chunk.remaining()] == [1, 3]
     assert not chunk.closes_at(199) and chunk.closes_at(200)
 
 

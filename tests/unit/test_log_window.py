@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from civicbus.connectors.base import Op, SourceRow
+from civicbus.connectors.cdc import capture
 from civicbus.connectors.cdc.capture import LogCapture
 from civicbus.connectors.cdc.pg.visibility import Snapshot
 from civicbus.connectors.cdc.settings import LogSettings
@@ -51,9 +52,12 @@ class _Table:
 class _Scripted(LogCapture):
     """A log of scripted messages: ("begin", at, xid), ("change", op, id, name), ("commit", at)."""
 
-    def __init__(self, table: _Table, log: list[Message], end: int) -> None:
+    def __init__(self, table: _Table, log: list[Message], end: int, ahead: bool = False) -> None:
         cfg = LogSettings(url="scripted://", table="t", key_columns=["id"], chunk_size=2, wait_s=0.01)
         super().__init__(cfg, ["id", "name"], "scripted", table)
+        self._table = table
+        self._ahead_too = ahead
+        """Select the next chunk ahead, on the engine's thread, while the current one is open."""
         self._log = log
         self._reached = 0
         self._end = end
@@ -87,10 +91,15 @@ class _Scripted(LogCapture):
     def _log_reached(self) -> Any:
         return self._reached
 
+    def _selector(self) -> _Table | None:
+        return self._table if self._ahead_too else None
 
-def _run(table: _Table, log: list[Message], end: int = 1_000) -> list[tuple[Op, int, str]]:
+
+def _run(
+    table: _Table, log: list[Message], end: int = 1_000, ahead: bool = False
+) -> list[tuple[Op, int, str]]:
     """Everything the source hands out, from the start, until its snapshot is done."""
-    source = _Scripted(table, log, end)
+    source = _Scripted(table, log, end, ahead)
     out: list[SourceRow] = []
     for _ in range(50):
         out += source.read(out[-1].position if out else None, 100)
@@ -168,11 +177,19 @@ def test_without_visibility_a_change_at_or_after_the_low_watermark_overtakes() -
 
 
 def test_a_chunk_with_visibility_ignores_positions() -> None:
-    chunk = Chunk(low=100, high=200, rows=[{"id": 1}], last=[1], complete=True, unseen=lambda xid: xid == 5)
+    chunk = Chunk(
+        low=100,
+        high=200,
+        rows=[{"id": 1}],
+        last=[1],
+        complete=True,
+        columns=["id"],
+        unseen=lambda xid: xid == 5,
+    )
     chunk.touched(("1",), 150, 4)  # inside the window, but seen: the chunk's copy is as new
-    assert chunk.remaining(["id"]) == [{"id": 1}]
+    assert chunk.remaining() == [{"id": 1}]
     chunk.touched(("1",), 50, 5)  # before the low watermark, yet unseen
-    assert chunk.remaining(["id"]) == []
+    assert chunk.remaining() == []
 
 
 @pytest.mark.parametrize(
@@ -192,3 +209,35 @@ def test_a_chunk_with_visibility_ignores_positions() -> None:
 )
 def test_a_postgresql_snapshot_says_which_transactions_it_saw(text: str, xid: int, unseen: bool) -> None:
     assert Snapshot.parse(text).unseen(xid) is unseen
+
+
+def test_a_chunk_selected_ahead_is_selected_again_when_the_history_overflowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The second chunk is selected while the first is open, before transaction 9 changes row 3;
+    9 then changes more rows than the history keeps, so its change of row 3 is forgotten: the
+    chunk is selected again when it opens, and sees 9."""
+    monkeypatch.setattr(capture, "HISTORY", 3)
+    before_9 = [{"id": 3, "name": "old"}, {"id": 4, "name": "d"}]
+    table = _Table(
+        {1: "a", 2: "b", 3: "new", 4: "d"},  # as the table stands after 9
+        [
+            _saw_all(10, 20),
+            lambda rows: Selected(15, before_9, 25, lambda xid: xid >= 9),  # ahead, before 9
+            _saw_all(40, 50),  # again, after 9
+        ],
+    )
+    log: list[Message] = [("begin", 30, 9), ("change", "u", 3, "new")]
+    log += [("change", "c", key, "x") for key in (10, 11, 12, 13)]
+    log += [("commit", 31)]
+    events = _run(table, log, ahead=True)
+    assert _last(events)[3] == "new"
+    assert events.index(("r", 3, "new")) > events.index(("u", 3, "new"))
+    assert ("r", 3, "old") not in events
+
+
+def test_a_chunk_keeps_only_its_own_keys_whatever_a_transaction_changes() -> None:
+    chunk = Chunk(low=0, high=10, rows=[{"id": 1}, {"id": 2}], last=[2], complete=False, columns=["id"])
+    for key in range(1, 10_001):
+        chunk.touched((str(key),), 5)
+    assert chunk.overtaken == {("1",), ("2",)} and chunk.remaining() == []
