@@ -165,8 +165,13 @@ class Catalog:
     def window(self, after: Sequence[Any] | None, upto: Sequence[Any], limit: int) -> Selected:
         """:meth:`chunk` in a REPEATABLE READ transaction of its own, with the WAL positions
         around it and the transactions its snapshot saw: the low watermark is read once the
-        snapshot is taken, the high one (the WAL insert position, past every commit the
-        snapshot saw) after the rows."""
+        snapshot is taken, the high one after the rows. Both are the WAL write position, which
+        the replication stream's own position reaches once what was written is decoded (the
+        insert position can stand just past a page header no record ends at, and a quiet
+        server would never reach it). A commit the snapshot saw is flushed, so before the
+        high watermark; with ``synchronous_commit = off`` one can be visible before it is
+        written: its change (and a later one of the same row) then follows the chunk, so the
+        row ends right but can pass through an older state after the chunk's."""
         conn = self._session()
         try:
             _command(conn, b"BEGIN ISOLATION LEVEL REPEATABLE READ")
@@ -174,7 +179,7 @@ class Catalog:
                 conn, sql.SQL("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn, pg_current_snapshot()::text")
             )
             rows = self.chunk(after, upto, limit)
-            _, [(high,)] = fetch(conn, sql.SQL("SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"))
+            _, [(high,)] = fetch(conn, sql.SQL("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"))
             _command(conn, b"COMMIT")
         except BaseException:
             self.close()  # a session left inside a transaction is not used again
