@@ -10,7 +10,6 @@ _WRAP = 1 << 32
 
 @dataclass(frozen=True)
 class Snapshot:
-    xmin: int
     xmax: int
     """Every transaction id from here on was not yet assigned: unseen."""
     running: frozenset[int]
@@ -19,8 +18,8 @@ class Snapshot:
     @classmethod
     def parse(cls, text: str) -> Snapshot:
         """``pg_current_snapshot()`` as text, ``xmin:xmax:xip,xip,...`` (64-bit ids)."""
-        xmin, xmax, running = text.split(":")
-        return cls(int(xmin), int(xmax), frozenset(int(x) for x in running.split(",") if x))
+        _, xmax, running = text.split(":")  # below xmin every committed transaction was seen
+        return cls(int(xmax), frozenset(int(x) for x in running.split(",") if x))
 
     def unseen(self, xid: int) -> bool:
         """Whether the snapshot did not see the committed transaction ``xid`` (32 bits, as the
