@@ -43,6 +43,11 @@ def parse(value: object) -> dt.date:
         return _excel(float(value), value)
     text = str(value)
     text = (text if text.isascii() else half_width(text)).strip()
+    if len(text) == 8 and text.isascii() and text.isdigit():  # YYYYMMDD, most legacy columns
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidValue(f"{value!r} is not a real date") from None
     m = _SEPARATED.match(text) or _COMPACT.match(text)
     if m:
         return _make(m.group(1), m.group(2), m.group(3), value)

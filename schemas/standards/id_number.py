@@ -16,21 +16,20 @@ from .text import half_width
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_CHARS = "10X98765432"
-_SHAPE18 = re.compile(r"^\d{17}[\dX]$")
-_SHAPE15 = re.compile(r"^\d{15}$")
-
-
-_DIGIT = {str(d): d for d in range(10)}.__getitem__
+_SHAPE18 = re.compile(r"[0-9]{17}[0-9X]")
+_SHAPE15 = re.compile(r"[0-9]{15}")
+_ZEROS = ord("0") * sum(WEIGHTS)
 
 
 def check_char(first17: str) -> str:
-    """The MOD 11-2 check character for the first 17 digits."""
-    return CHECK_CHARS[sum(map(mul, map(_DIGIT, first17), WEIGHTS)) % 11]
+    """The MOD 11-2 check character for the first 17 characters, ASCII digits."""
+    return CHECK_CHARS[(sum(map(mul, first17.encode(), WEIGHTS)) - _ZEROS) % 11]
 
 
 def _birth_date(digits8: str) -> dt.date:
+    """``digits8``: eight ASCII digits, YYYYMMDD (which date.fromisoformat reads as such)."""
     try:
-        return dt.date(int(digits8[:4]), int(digits8[4:6]), int(digits8[6:8]))
+        return dt.date.fromisoformat(digits8)
     except ValueError:
         raise InvalidValue(f"birth date {digits8} is not a real date") from None
 
@@ -43,13 +42,15 @@ def normalize(value: str) -> str:
     text = str(value)
     if not text.isascii():
         text = half_width(text)
-    text = text.replace(" ", "").replace("-", "").strip().upper()
-    if _SHAPE15.match(text):
-        _birth_date("19" + text[6:12])
-        first17 = text[:6] + "19" + text[6:]
-        return first17 + check_char(first17)
-    if not _SHAPE18.match(text):
-        raise InvalidValue(f"not an 18- or 15-character ID number: {len(text)} characters")
+    if not _SHAPE18.fullmatch(text):  # else already in canonical form
+        text = text.replace(" ", "").replace("-", "").strip().upper()
+        if _SHAPE15.fullmatch(text):
+            _birth_date("19" + text[6:12])
+            first17 = text[:6] + "19" + text[6:]
+            return first17 + check_char(first17)
+        if not _SHAPE18.fullmatch(text):
+            shape = "not only ASCII digits and a final X" if len(text) in (15, 18) else "characters"
+            raise InvalidValue(f"not an 18- or 15-character ID number: {len(text)} {shape}")
     _birth_date(text[6:14])
     expected = check_char(text[:17])
     if text[17] != expected:

@@ -123,3 +123,13 @@ def test_gender_zero_is_unknown_unless_source_says_female() -> None:
     assert gender.normalize("0", zero_means_female=True) == "2"
     with pytest.raises(InvalidValue, match="unknown gender"):
         gender.normalize("x")
+
+
+def test_digits_of_other_scripts_are_an_invalid_value_not_a_crash() -> None:
+    # str.isdigit and the regex \d take Arabic-Indic digits; the check character cannot
+    with pytest.raises(InvalidValue, match="18 not only ASCII digits"):
+        id_number.normalize("١١٠١٠١١٩٨١٠١٢٤٤٨٣٤")
+    assert dates.parse("١٩٨١-٠١-٢٤") == dt.date(1981, 1, 24)
+    assert dates.parse("19810124") == dt.date(1981, 1, 24)
+    with pytest.raises(InvalidValue, match="not a real date"):
+        dates.parse("19810230")
