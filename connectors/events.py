@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from civicbus.schemas.envelope_wire import EnvelopeEncoder
 from civicbus.schemas.wire import AvroEncoder, SerializationError
 
 from .mapping import Mapper, MappingError, Rule
@@ -118,32 +119,35 @@ class EventSpec:
     value_id: int
 
     def builder(self) -> EventBuilder:
+        if isinstance(self.value_schema, str):
+            raise ValueError(
+                f"{self.value_subject}: an envelope schema is a record, not {self.value_schema!r}"
+            )
         return EventBuilder(
             Mapper(self.rules, self.entity, self.zone),
             self.key_field,
-            self.source,
             AvroEncoder(None, self.key_subject, self.key_schema, schema_id=self.key_id),
-            AvroEncoder(None, self.value_subject, self.value_schema, schema_id=self.value_id),
+            EnvelopeEncoder(
+                None, self.value_subject, self.value_schema, self.source, schema_id=self.value_id
+            ),
         )
 
 
 class EventBuilder:
-    """Encodes the events of one connector; ``source`` is the envelope's fixed ``source`` block."""
+    """Encodes the events of one connector; ``envelope`` holds its fixed ``source`` block."""
 
     def __init__(
         self,
         mapper: Mapper,
         key_field: str,
-        source: Mapping[str, str],
         encode_key: Encode,
-        encode_value: Encode,
+        envelope: EnvelopeEncoder,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._mapper = mapper
         self._key_field = key_field
-        self._source = dict(source)
         self._encode_key = encode_key
-        self._encode_value = encode_value
+        self._envelope = envelope
         self._clock = clock
 
     def event(self, row: SourceRow) -> Event:
@@ -189,21 +193,18 @@ class EventBuilder:
     def _encode(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> Event:
         deleted = row.op == "d"
         txn = row.transaction
-        envelope = {
-            "op": row.op,
-            "before": record if deleted else self._before(row),
-            "after": None if deleted else record,
-            "source": {
-                **self._source,
-                "key": key_json(row.key),
-                "position": orjson.dumps(row.position).decode(),
-            },
-            "ts_ms": int(self._clock() * 1000),
-            "source_ts_ms": row.source_ts_ms,
-            "quality": flags,
-            "transaction": {"id": txn.id, "order": txn.order} if txn is not None else None,
-        }
         try:
-            return Event(self._encode_key(str(record[self._key_field])), self._encode_value(envelope))
+            value = self._envelope.event(
+                row.op,
+                record if deleted else self._before(row),
+                None if deleted else record,
+                key_json(row.key),
+                orjson.dumps(row.position).decode(),
+                int(self._clock() * 1000),
+                row.source_ts_ms,
+                flags,
+                {"id": txn.id, "order": txn.order} if txn is not None else None,
+            )
+            return Event(self._encode_key(str(record[self._key_field])), value)
         except SerializationError as exc:
             raise Rejected("(record)", str(exc)) from exc

@@ -79,10 +79,8 @@ class AvroEncoder(SubjectEncoder):
         schema_id: int | None = None,
     ) -> None:
         super().__init__(registry, subject, schema, schema_id)
-        self._cavro = None
-        if fast and cavro is not None:
-            options = cavro.Options(record_can_encode_dict=True, missing_values_can_be_null=True)
-            self._cavro = cavro.Schema(json.dumps(schema), options=options)
+        self._cavro = cavro_schema(schema) if fast else None
+        if self._cavro is not None:
             return
         import fastavro  # only where cavro does not encode: a connector and its workers skip it
 
@@ -105,6 +103,15 @@ class AvroEncoder(SubjectEncoder):
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
             raise SerializationError(f"record does not fit {self.subject}: {exc}") from exc
         return buf.getvalue()
+
+
+def cavro_schema(schema: Any) -> Any:
+    """A cavro encoder of ``schema`` (records may be given as dicts, missing optional fields as
+    null); None where cavro is not installed."""
+    if cavro is None:
+        return None
+    options = cavro.Options(record_can_encode_dict=True, missing_values_can_be_null=True)
+    return cavro.Schema(json.dumps(schema), options=options)
 
 
 def name_branches(record: Any, branches: dict[str, str]) -> Any:
