@@ -26,15 +26,16 @@ from typing import Any
 
 from civicbus.core import heap
 
-from .events import Event, EventBuilder, Rejected
-from .rows import SourceRow, Transaction
+from .events import EventBuilder, Rejected
+from .rows import SourceRow
 
 WireRow = tuple[Any, ...]
 Outcome = tuple[bytes, bytes] | tuple[str, str]
 
 
 def wire_row(row: SourceRow, columns: Sequence[str]) -> WireRow:
-    """A row as plain tuples, with only the ``columns`` its mapping reads: what pickles fastest."""
+    """A row as plain tuples, with only the ``columns`` its mapping reads (what pickles fastest), in
+    the order :meth:`~.events.EventBuilder.event_of_values` takes its fields."""
     txn = row.transaction
     before = row.before
     return (
@@ -49,28 +50,18 @@ def wire_row(row: SourceRow, columns: Sequence[str]) -> WireRow:
     )
 
 
-def from_wire(data: WireRow, columns: Sequence[str]) -> SourceRow:
-    values, key, op, position, ts, before, error, txn = data
-    return SourceRow(
-        values=dict(zip(columns, values, strict=True)),
-        key=key,
-        position=position,
-        op=op,
-        source_ts_ms=ts,
-        error=error,
-        before=None if before is None else dict(zip(columns, before, strict=True)),
-        transaction=None if txn is None else Transaction(*txn),
-    )
-
-
-def outcome(result: Event | Rejected) -> Outcome:
-    if isinstance(result, Rejected):
-        return (result.field, result.reason)
-    return (result.key, result.value)
-
-
-def encode_all(builder: EventBuilder, columns: Sequence[str], rows: list[WireRow]) -> list[Outcome]:
-    return [outcome(r) for r in builder.events([from_wire(w, columns) for w in rows])]
+def encode_all(builder: EventBuilder, rows: list[WireRow]) -> list[Outcome]:
+    """Each row's outcome, as EventBuilder.events gives it for the rows :func:`wire_row` sent."""
+    event = builder.event_of_values
+    out: list[Outcome] = []
+    for row in rows:
+        try:
+            made = event(*row)
+        except Rejected as exc:
+            out.append((exc.field, exc.reason))
+            continue
+        out.append((made.key, made.value))
+    return out
 
 
 def serve(conn: Connection) -> None:
@@ -78,7 +69,6 @@ def serve(conn: Connection) -> None:
     try:
         spec = conn.recv()
         builder = spec.builder()
-        columns = builder.columns
     except EOFError:
         return
     except Exception as exc:  # a spec this process cannot build: the connector encodes alone
@@ -90,7 +80,7 @@ def serve(conn: Connection) -> None:
     threading.Thread(target=_receive, args=(conn, batches), name="receive", daemon=True).start()
     while (batch := batches.get()) is not None:
         try:
-            conn.send(encode_all(builder, columns, pickle.loads(batch)))
+            conn.send(encode_all(builder, pickle.loads(batch)))
         except OSError:
             return
 

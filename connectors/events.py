@@ -9,6 +9,7 @@ runner dead-letters it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -152,13 +153,36 @@ class EventBuilder:
 
     def event(self, row: SourceRow) -> Event:
         """The encoded event of ``row``; raises :class:`Rejected` if it cannot be one."""
-        if row.error is not None:
-            raise Rejected("(source)", row.error)
-        try:
-            record, flags = self._mapper(row.values)
-        except MappingError as exc:
-            raise Rejected(exc.field, exc.reason) from exc
-        return self._encode(row, record, flags)
+        txn = row.transaction
+        return self._event(
+            self._mapper,
+            row.values,
+            row.key,
+            row.op,
+            row.position,
+            row.source_ts_ms,
+            row.before,
+            row.error,
+            None if txn is None else (txn.id, txn.order),
+        )
+
+    def event_of_values(
+        self,
+        values: Sequence[Any],
+        key: Mapping[str, Any],
+        op: str,
+        position: Any,
+        source_ts_ms: int | None,
+        before: Sequence[Any] | None,
+        error: str | None,
+        transaction: tuple[str, int] | None,
+    ) -> Event:
+        """As :meth:`event`, for a row given field by field, ``values`` and ``before`` being the
+        values of :attr:`columns` in that order: how an encode worker receives rows, so it
+        need not rebuild each one."""
+        return self._event(
+            self._mapper.values, values, key, op, position, source_ts_ms, before, error, transaction
+        )
 
     @property
     def columns(self) -> list[str]:
@@ -173,37 +197,64 @@ class EventBuilder:
 
     def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
         """The delete event of a row that is gone, ``before`` being its last delivered record."""
-        return self._encode(row, before, [])
+        return self._encode(row.op, row.key, row.position, row.source_ts_ms, None, before, None, [], before)
 
     def close(self) -> None:
         """Nothing to release: an EventBuilder holds no process or connection."""
 
-    def _before(self, row: SourceRow) -> dict[str, Any] | None:
-        """The mapped row before an update, where the source gave it; None if it cannot be
-        mapped (the event still carries the change: an old value that no longer passes a rule
-        does not stop the new one)."""
-        if row.before is None or row.op != "u":
-            return None
+    def _event(
+        self,
+        mapping: Callable[[Any], tuple[dict[str, Any], list[str]]],
+        values: Any,
+        key: Mapping[str, Any],
+        op: str,
+        position: Any,
+        source_ts_ms: int | None,
+        before: Any,
+        error: str | None,
+        transaction: tuple[str, int] | None,
+    ) -> Event:
+        """The event of a row whose values (and ``before``) ``mapping`` maps."""
+        if error is not None:
+            raise Rejected("(source)", error)
         try:
-            record, _ = self._mapper(row.before)
-        except MappingError:
-            return None
-        return record
+            record, flags = mapping(values)
+        except MappingError as exc:
+            raise Rejected(exc.field, exc.reason) from exc
+        if op == "d":
+            return self._encode(op, key, position, source_ts_ms, transaction, record, None, flags, record)
+        old = None
+        if before is not None and op == "u":
+            # an old value that no longer passes a rule does not stop the new one
+            with contextlib.suppress(MappingError):
+                old, _ = mapping(before)
+        return self._encode(op, key, position, source_ts_ms, transaction, old, record, flags, record)
 
-    def _encode(self, row: SourceRow, record: dict[str, Any], flags: list[str]) -> Event:
-        deleted = row.op == "d"
-        txn = row.transaction
+    def _encode(
+        self,
+        op: str,
+        key: Mapping[str, Any],
+        position: Any,
+        source_ts_ms: int | None,
+        transaction: tuple[str, int] | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        flags: list[str],
+        record: dict[str, Any],
+    ) -> Event:
+        """The event of a mapped change; ``record`` (the state it leaves, or a delete's last one)
+        gives the event's key."""
         try:
             value = self._envelope.event(
-                row.op,
-                record if deleted else self._before(row),
-                None if deleted else record,
-                key_json(row.key),
-                orjson.dumps(row.position).decode(),
+                op,
+                before,
+                after,
+                key_json(key),
+                orjson.dumps(position).decode(),
                 int(self._clock() * 1000),
-                row.source_ts_ms,
+                source_ts_ms,
                 flags,
-                {"id": txn.id, "order": txn.order} if txn is not None else None,
+                None if transaction is None else {"id": transaction[0], "order": transaction[1]},
             )
             return Event(self._encode_key(str(record[self._key_field])), value)
         except SerializationError as exc:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 from civicbus.schemas.standards import InvalidValue, dates
@@ -195,26 +195,35 @@ class Mapper:
             raise ValueError("; ".join(problems))
         self.columns = sorted({r.column for r in rules.values() if r.column})
         self._map = _compile(steps)
+        self._map_values = _compile(steps, self.columns)
 
     def __call__(self, row: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """(canonical record, quality flags as 'field: reason')."""
         return self._map(row)
 
+    def values(self, values: Sequence[Any]) -> tuple[dict[str, Any], list[str]]:
+        """As calling it with a row, for the values of :attr:`columns` in that order (what an
+        encode worker is sent: it need not rebuild each row's dict)."""
+        return self._map_values(values)
+
 
 _Step = tuple[str, RuleLike, Coerce, bool]
 
 
-def _compile(steps: list[_Step]) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]]:
+def _compile(
+    steps: list[_Step], positions: Sequence[str] | None = None
+) -> Callable[[Any], tuple[dict[str, Any], list[str]]]:
     """One function applying ``steps`` (name, rule, coerce, nullable) to a row, the steps written
     out in line as ``dataclasses`` writes ``__init__``: a loop reading each rule per row cost as
     much as the conversions themselves. Only names bound in its namespace appear in the source
-    (no column name, constant or code is spliced into it)."""
+    (no column name, constant or code is spliced into it). With ``positions`` (column names) it
+    takes a sequence of those columns' values instead of a mapping."""
     ns: dict[str, Any] = {"InvalidValue": InvalidValue, "MappingError": MappingError}
-    body = ["    get = row.get", "    flags = []"]
+    body = ["    get = row.get" if positions is None else "    get = row.__getitem__", "    flags = []"]
     for i, (name, rule, coerce, nullable) in enumerate(steps):
         ns[f"name_{i}"], ns[f"coerce_{i}"] = name, coerce
         if rule.column:
-            ns[f"column_{i}"] = rule.column
+            ns[f"column_{i}"] = rule.column if positions is None else positions.index(rule.column)
             body.append(f"    v = get(column_{i})")
         else:
             ns[f"const_{i}"] = rule.const
@@ -249,5 +258,5 @@ def _compile(steps: list[_Step]) -> Callable[[Mapping[str, Any]], tuple[dict[str
     fields = ", ".join(f"name_{i}: f_{i}" for i in range(len(steps)))
     source = "\n".join(["def map_row(row):", *body, f"    return {{{fields}}}, flags"])
     exec(compile(source, "<civicbus mapping>", "exec"), ns)
-    function: Callable[[Mapping[str, Any]], tuple[dict[str, Any], list[str]]] = ns["map_row"]
+    function: Callable[[Any], tuple[dict[str, Any], list[str]]] = ns["map_row"]
     return function

@@ -107,3 +107,21 @@ def test_blank_missing_and_flagged_values_per_field() -> None:
     assert list(rec) == [f["name"] for f in model.schema("Subsidy")["fields"]]
     again, again_flags = m({**ROW, "xb": "男"})
     assert again["gender_code"] == "1" and again_flags == [] and flags != again_flags
+
+
+@pytest.mark.parametrize(
+    "change", [{}, {"sfzh": None}, {"jzlb": "五保"}, {"csrq": "1949-02-30"}, {"xm": "  "}, {"yffje": "x"}]
+)
+def test_values_in_column_order_map_as_their_row_does(change: dict[str, object]) -> None:
+    m = Mapper(
+        {**SUBSIDY_RULES, "birth_date": FieldRule(column="csrq", on_invalid="flag")}, model.schema("Subsidy")
+    )
+    row = {**ROW, **change}
+
+    def outcome(mapping: object, given: object) -> object:
+        try:
+            return mapping(given)  # type: ignore[operator]
+        except MappingError as exc:
+            return (exc.field, exc.reason)
+
+    assert outcome(m.values, tuple(row[c] for c in m.columns)) == outcome(m, row)
