@@ -43,8 +43,11 @@ class Rejected(Exception):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
+    """One encoded change event. Not frozen (a frozen dataclass's ``__init__`` costs 0.3 µs more,
+    for every row of a snapshot), but nothing changes an event once made."""
+
     key: bytes
     value: bytes
 
