@@ -24,7 +24,16 @@ MALLOC_ARENAS = 2
 rows' larger objects (the chunk selector builds them, the engine frees them), and every arena
 keeps freed memory of its own: 203 -> 198 MB peak RSS with an encode worker, 165 -> 159 MB PSS,
 rows/s unchanged (bench/peer_debezium.py, 300k rows, one run each)."""
+MMAP_THRESHOLD = 256 * 1024
+"""Allocations of at least this many bytes are served by their own mapping, returned to the
+system when freed. glibc starts at 128 KiB and raises its threshold to the size of each larger
+block freed (up to 32 MiB), after which a batch's big buffers (its pickled part for a worker,
+the database's result, librdkafka's message sets) are carved from the heap, whose freed space
+is kept. Fixed at 256 KiB: peak RSS with an encode worker 204 / 204 -> 199 / 199 MB (PSS 164 ->
+157-158), and at 1 MiB 203 / 202 (bench/peer_debezium.py, 1M rows, civicbus only, alternated
+runs); rows/s within the runs' spread."""
 _M_ARENA_MAX = -8  # glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
 
 
 def settle(arenas: int = MALLOC_ARENAS) -> None:
@@ -33,19 +42,22 @@ def settle(arenas: int = MALLOC_ARENAS) -> None:
     (never traversed again; still freed when nothing refers to it), and the youngest generation
     is collected every :data:`YOUNG_THRESHOLD` net allocations. Cyclic garbage made afterwards
     is still collected, later. With glibc, malloc keeps at most ``arenas`` arenas from then
-    on, unless ``MALLOC_ARENA_MAX`` was set (glibc read it at start)."""
-    _cap_arenas(arenas)
+    on, unless ``MALLOC_ARENA_MAX`` was set (glibc read it at start), and maps blocks of
+    :data:`MMAP_THRESHOLD` bytes or more on their own, unless ``MALLOC_MMAP_THRESHOLD_`` was."""
+    _tune_malloc(arenas)
     gc.collect()
     gc.freeze()
     _, middle, old = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, middle, old)
 
 
-def _cap_arenas(arenas: int) -> None:
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
+def _tune_malloc(arenas: int) -> None:
     try:
         os.confstr("CS_GNU_LIBC_VERSION")
     except (ValueError, OSError):  # not glibc: its own allocator, left as it is
         return
-    ctypes.CDLL(None).mallopt(_M_ARENA_MAX, arenas)
+    libc = ctypes.CDLL(None)
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        libc.mallopt(_M_ARENA_MAX, arenas)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)

@@ -66,3 +66,29 @@ def _arenas(mode: str) -> int:
 
 def test_settle_caps_glibcs_malloc_arenas() -> None:
     assert 1 <= _arenas("settled") <= heap.MALLOC_ARENAS
+
+
+# After a 4 MiB block is freed, glibc's own threshold would serve 512 KiB blocks from the heap.
+_BLOCKS = """
+import ctypes, sys
+from civicbus.core import heap
+if sys.argv[1] == "settled":
+    heap.settle()
+big = bytearray(4 << 20)
+del big
+blocks = [bytearray(512 << 10) for _ in range(20)]
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def _max_mmap_regions(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k != "MALLOC_MMAP_THRESHOLD_"}
+    done = subprocess.run(
+        [sys.executable, "-c", _BLOCKS, mode], env=env, capture_output=True, text=True, check=True
+    )
+    return max(int(line.split("=")[1]) for line in done.stderr.splitlines() if "max mmap regions" in line)
+
+
+def test_settle_maps_large_blocks_on_their_own_whatever_was_freed_before() -> None:
+    assert _max_mmap_regions("settled") >= 20
+    assert _max_mmap_regions("plain") < 20  # glibc's default, which the test would not tell apart
