@@ -200,7 +200,8 @@ class EventBuilder:
 
     def deletion(self, row: SourceRow, before: dict[str, Any]) -> Event:
         """The delete event of a row that is gone, ``before`` being its last delivered record."""
-        return self._encode(row.op, row.key, row.position, row.source_ts_ms, None, before, None, [], before)
+        txn = None if row.transaction is None else (row.transaction.id, row.transaction.order)
+        return self._encode(row.op, row.key, row.position, row.source_ts_ms, txn, before, None, [], before)
 
     def close(self) -> None:
         """Nothing to release: an EventBuilder holds no process or connection."""
