@@ -19,7 +19,7 @@ from civicbus.core.kafka import ensure_topic, producer, read_to_end
 from civicbus.schemas import model
 from civicbus.schemas.registry_client import RegistryClient
 from civicbus.schemas.registry_errors import RegistryError
-from civicbus.schemas.wire import AvroDecoder, AvroEncoder
+from civicbus.schemas.wire import AvroDecoder, SubjectEncoder
 
 from .config import ConnectorSettings
 from .deadletter import DeadLetters
@@ -46,7 +46,7 @@ class _RegistryAway(Exception):
     """The registry did not answer, or answered with a server error: worth waiting for."""
 
 
-def _register(encoder: AvroEncoder) -> None:
+def _register(encoder: SubjectEncoder) -> None:
     try:
         encoder.register()
     except RegistryError as exc:
@@ -75,7 +75,11 @@ def _delivery(settings: ConnectorSettings, transactional_id: str | None, stop: t
 
 
 def _events(
-    plan: Plan, settings: ConnectorSettings, key: AvroEncoder, value: AvroEncoder, described: dict[str, str]
+    plan: Plan,
+    settings: ConnectorSettings,
+    key: SubjectEncoder,
+    value: SubjectEncoder,
+    described: dict[str, str],
 ) -> Events:
     """The connector's encoding: in its own process, or shared with encode workers."""
     cfg = plan.cfg
@@ -113,8 +117,9 @@ def assemble(plan: Plan, settings: ConnectorSettings, stop: threading.Event) -> 
     ensure_topic(bootstrap, positions_topic, 1, compacted=True, stop=stop)
     ensure_topic(bootstrap, settings.status_topic, 1, compacted=True, stop=stop)
     registry = RegistryClient(settings.registry_url)
-    key_enc = AvroEncoder(registry, f"{cfg.target.topic}-key", model.KEY_SCHEMA)
-    value_enc = AvroEncoder(registry, f"{cfg.target.topic}-value", plan.envelope)
+    # registered here; the encoders are built from their IDs (events.EventSpec), here and in workers
+    key_enc = SubjectEncoder(registry, f"{cfg.target.topic}-key", model.KEY_SCHEMA)
+    value_enc = SubjectEncoder(registry, f"{cfg.target.topic}-value", plan.envelope)
     for encoder in (key_enc, value_enc):
         retry(
             lambda e=encoder: _register(e),  # type: ignore[misc]

@@ -64,19 +64,18 @@ class EnvelopeEncoder(SubjectEncoder):
             raise ValueError(f"{subject}: the source block's {missing} not given")
         self._source = {name: source[name] for name in fixed}
         self._whole: AvroEncoder | None = None
-        if cavro_schema("null") is None:
+        self._entity = cavro_schema(fields["before"]["type"][1])
+        if self._entity is None:
             self._whole = AvroEncoder(registry, subject, schema, schema_id=schema_id)
             return
-        part = cavro_schema
-        entity = fields["before"]["type"][1]
-        self._entity = part(entity)
-        self._ops = {s: part(fields["op"]["type"]).binary_encode(s) for s in fields["op"]["type"]["symbols"]}
+        op_type = fields["op"]["type"]
+        op_part = cavro_schema(op_type)
+        self._ops = {symbol: op_part.binary_encode(symbol) for symbol in op_type["symbols"]}
         source_type = fields["source"]["type"]
-        self._fixed = part({**source_type, "fields": source_type["fields"][: len(fixed)]}).binary_encode(
-            self._source
-        )
+        fixed_part = cavro_schema({**source_type, "fields": source_type["fields"][: len(fixed)]})
+        self._fixed = fixed_part.binary_encode(self._source)
         rest = source_type["fields"][len(fixed) :] + [fields[n] for n in FIELDS[4:]]
-        self._rest = part(
+        self._rest = cavro_schema(
             {"type": "record", "name": "EventRest", "namespace": "civicbus.envelope", "fields": rest}
         )
 
@@ -94,7 +93,6 @@ class EnvelopeEncoder(SubjectEncoder):
     ) -> bytes:
         """The framed event, as AvroEncoder writes ``{"op": op, "before": before, …}``;
         SerializationError naming the subject if a value does not fit."""
-        header = self.header()
         if self._whole is not None:
             return self._whole(
                 {
@@ -112,7 +110,7 @@ class EnvelopeEncoder(SubjectEncoder):
         try:
             return b"".join(
                 (
-                    header,
+                    self.header(),
                     self._ops[op],
                     _NULL if before is None else _SECOND + entity(before),
                     _NULL if after is None else _SECOND + entity(after),
